@@ -1,0 +1,302 @@
+#pragma once
+// The tape. An op whose inputs need a gradient records a Node: its backward function, edges
+// to its inputs' nodes (or to leaf tensors), and a sequence number that gives its place on
+// the tape. backward() gathers the nodes reachable from the root and plays them in decreasing
+// sequence number, so each runs once, after all its consumers. Tensors own their node and
+// nodes own their inputs' nodes: the graph dies with its last tensor.
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "tensor.hpp"
+
+namespace tapegrad {
+
+// ---- grad mode --------------------------------------------------------------------------
+struct GradMode {
+  static bool is_enabled() { return flag(); }
+  static void set_enabled(bool on) { flag() = on; }
+
+ private:
+  static bool& flag() {
+    static thread_local bool enabled = true;
+    return enabled;
+  }
+};
+
+// RAII: nothing computed while it lives records a graph (on this thread).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+namespace detail {
+
+template <class T>
+struct Edge {
+  IntrusivePtr<Node<T>> node;        // the input's own node, when it has one
+  IntrusivePtr<TensorImpl<T>> leaf;  // else the leaf tensor that accumulates the gradient
+  bool active() const { return node || leaf; }
+};
+
+// The gradients a node's backward produces, one slot per input.
+template <class T>
+class GradOut {
+ public:
+  static constexpr int kMaxInputs = 3;
+  explicit GradOut(const Edge<T>* edges) : edges_(edges) {}
+  bool needed(int i) const { return edges_[i].active(); }
+  Tensor<T>& operator[](int i) { return grads_[i]; }
+
+ private:
+  const Edge<T>* edges_;
+  Tensor<T> grads_[kMaxInputs];
+};
+
+inline uint64_t next_sequence_nr() {
+  static thread_local uint64_t counter = 0;
+  return ++counter;
+}
+
+template <class T>
+void send_gradient(const Edge<T>& e, Tensor<T>&& g);
+
+template <class T>
+class Node : public RefCounted, public PoolAllocated {
+ public:
+  virtual ~Node() = default;
+  virtual const char* name() const = 0;
+
+  uint64_t sequence_nr = next_sequence_nr();
+  Edge<T> edges[GradOut<T>::kMaxInputs];
+  int num_inputs = 0;
+  Tensor<T> pending_grad;  // sum of the gradients the consumers have sent so far
+  uint64_t visit_epoch = 0;
+  Node* next_to_free = nullptr;  // the iterative-release queue (see release_ref)
+
+  // Runs backward for the gradient `g` of this node's output and sends the results on.
+  void apply(const Tensor<T>& g) {
+    GradOut<T> out(edges);
+    compute(g, out);
+    for (int i = 0; i < num_inputs; ++i) {
+      if (edges[i].active() && out[i].defined()) send_gradient(edges[i], std::move(out[i]));
+    }
+  }
+
+ protected:
+  virtual void compute(const Tensor<T>& g, GradOut<T>& out) = 0;
+};
+
+// A node whose backward is the lambda `F(const Tensor<T>& g, GradOut<T>& out)`; the lambda's
+// captures are what the op saved for backward.
+template <class T, class F>
+class FunctionNode final : public Node<T> {
+ public:
+  FunctionNode(const char* name, F&& fn) : name_(name), fn_(std::move(fn)) {}
+  const char* name() const override { return name_; }
+
+ protected:
+  void compute(const Tensor<T>& g, GradOut<T>& out) override { fn_(g, out); }
+
+ private:
+  const char* name_;
+  F fn_;
+};
+
+// Releasing a long chain of nodes recursively would overflow the stack; a node whose count
+// drops to zero while another is being freed is queued instead.
+template <class T>
+inline void release_ref(Node<T>* n) noexcept {
+  static thread_local bool freeing = false;
+  static thread_local Node<T>* queue = nullptr;
+  n->next_to_free = queue;
+  queue = n;
+  if (freeing) return;
+  freeing = true;
+  while (queue) {
+    Node<T>* x = queue;
+    queue = x->next_to_free;
+    delete x;
+  }
+  freeing = false;
+}
+
+template <class T>
+bool exclusively_owned(const Tensor<T>& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1;
+}
+
+template <class T>
+Tensor<T> copy_of(const Tensor<T>& t);
+template <class T>
+void add_in_place(Tensor<T>& acc, const Tensor<T>& g);
+template <class T>
+Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b);
+
+// Adds `g` into `slot`, in place only when nothing else can see the slot's values.
+template <class T>
+void accumulate_into(Tensor<T>& slot, Tensor<T>&& g) {
+  if (!slot.defined()) {
+    slot = std::move(g);
+  } else if (exclusively_owned(slot)) {
+    add_in_place(slot, g);
+  } else {
+    slot = add_values(slot, g);
+  }
+}
+
+// Adds `g` into the pending gradient of the edge's node, or into the leaf's grad().
+template <class T>
+void send_gradient(const Edge<T>& e, Tensor<T>&& g) {
+  if (e.node) return accumulate_into(e.node->pending_grad, std::move(g));
+  TensorImpl<T>& leaf = *e.leaf;
+  if (!leaf.grad) {
+    // A leaf's grad is its own: take g only if no one else holds it.
+    leaf.grad = exclusively_owned(g) ? g.impl_ptr() : copy_of(g).impl_ptr();
+  } else {
+    Tensor<T> acc(leaf.grad);
+    add_in_place(acc, g);  // like PyTorch, .grad accumulates in place
+  }
+}
+
+// Whether an op on these inputs must record a node.
+template <class T, class... Ts>
+bool any_requires_grad(const Tensor<T>& first, const Ts&... rest) {
+  if (!GradMode::is_enabled()) return false;
+  return first.impl()->requires_grad || (... || rest.impl()->requires_grad);
+}
+
+// Records `fn` as the backward of `out`, with edges to `inputs`. Call only when
+// any_requires_grad(inputs...) is true.
+template <class T, class F, class... Ts>
+void record(Tensor<T>& out, const char* name, F&& fn, const Ts&... inputs) {
+  static_assert(sizeof...(Ts) <= GradOut<T>::kMaxInputs, "record: too many inputs");
+  auto* node = new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn));
+  const Tensor<T>* ins[] = {&inputs...};
+  node->num_inputs = static_cast<int>(sizeof...(Ts));
+  for (int i = 0; i < node->num_inputs; ++i) {
+    TensorImpl<T>* in = ins[i]->impl();
+    if (in->grad_fn) {
+      node->edges[i].node = in->grad_fn;
+    } else if (in->requires_grad) {
+      node->edges[i].leaf = ins[i]->impl_ptr();
+    }
+  }
+  out.impl()->grad_fn = IntrusivePtr<Node<T>>(node);
+  out.impl()->requires_grad = true;
+}
+
+// Plays the tape backwards from `root` with output gradient `grad`.
+template <class T>
+void run_backward(const Tensor<T>& root, Tensor<T> grad) {
+  NoGradGuard no_grad;
+  TensorImpl<T>& r = *root.impl();
+  if (!r.grad_fn) {  // a leaf: backward() on it accumulates into its own grad()
+    Edge<T> e;
+    e.leaf = root.impl_ptr();
+    return send_gradient(e, std::move(grad));
+  }
+  // Gather the reachable nodes (iteratively: graphs can be deep).
+  static thread_local std::vector<Node<T>*> order, stack;
+  static thread_local uint64_t epoch = 0;
+  ++epoch;
+  order.clear();
+  stack.clear();
+  stack.push_back(r.grad_fn.get());
+  r.grad_fn->visit_epoch = epoch;
+  while (!stack.empty()) {
+    Node<T>* n = stack.back();
+    stack.pop_back();
+    order.push_back(n);
+    for (int i = 0; i < n->num_inputs; ++i) {
+      Node<T>* next = n->edges[i].node.get();
+      if (next && next->visit_epoch != epoch) {
+        next->visit_epoch = epoch;
+        stack.push_back(next);
+      }
+    }
+  }
+  std::sort(order.begin(), order.end(),
+            [](const Node<T>* a, const Node<T>* b) { return a->sequence_nr > b->sequence_nr; });
+  r.grad_fn->pending_grad = std::move(grad);
+  try {
+    for (Node<T>* n : order) {
+      if (!n->pending_grad.defined()) continue;
+      Tensor<T> g = std::move(n->pending_grad);
+      n->apply(g);
+    }
+  } catch (...) {
+    for (Node<T>* n : order) n->pending_grad = Tensor<T>();
+    throw;
+  }
+}
+
+}  // namespace detail
+
+// ---- Tensor's autograd methods ------------------------------------------------------------
+
+template <class T>
+Tensor<T>& Tensor<T>::requires_grad_(bool on) {
+  Impl& i = checked("requires_grad_");
+  detail::check(on || !i.grad_fn, "requires_grad_: only leaf tensors can stop requiring grad (this one comes from ",
+                i.grad_fn ? i.grad_fn->name() : "", "); use detach()");
+  i.requires_grad = on;
+  return *this;
+}
+
+template <class T>
+void Tensor<T>::set_grad(const Tensor& g) {
+  Impl& i = checked("set_grad");
+  if (g.defined()) {
+    detail::check(g.sizes() == i.sizes, "set_grad: gradient shape ", g.sizes(), " does not match tensor shape ", i.sizes);
+  }
+  i.grad = g.impl_ptr();
+}
+
+template <class T>
+const char* Tensor<T>::grad_fn_name() const {
+  const Impl& i = checked("grad_fn_name");
+  return i.grad_fn ? i.grad_fn->name() : "";
+}
+
+template <class T>
+void Tensor<T>::backward() const {
+  const Impl& i = checked("backward");
+  detail::check(i.sizes.numel() == 1, "backward: grad can be implicitly created only for one-element tensors, got shape ",
+                i.sizes, "; pass a gradient");
+  Tensor g(detail::make_intrusive<Impl>());
+  g.impl()->sizes = i.sizes;
+  g.impl()->storage = detail::Storage<T>::create(1);
+  g.impl()->data = g.impl()->storage->data;
+  g.impl()->data[0] = T(1);
+  backward(g);
+}
+
+template <class T>
+void Tensor<T>::backward(const Tensor& grad_output) const {
+  const Impl& i = checked("backward");
+  const Impl& g = grad_output.checked("backward");
+  detail::check(i.requires_grad, "backward: tensor of shape ", i.sizes,
+                " does not require grad and has no grad_fn");
+  detail::check(g.sizes == i.sizes, "backward: gradient shape ", g.sizes, " does not match tensor shape ", i.sizes);
+  detail::run_backward(*this, grad_output);
+}
+
+template <class T>
+Tensor<T> Tensor<T>::detach() const {
+  const Impl& i = checked("detach");
+  auto d = detail::make_intrusive<Impl>();
+  d->sizes = i.sizes;
+  d->storage = i.storage;
+  d->data = i.data;
+  return Tensor(std::move(d));
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,131 @@
+#pragma once
+// Factories: empty, zeros, ones, full, tensor, from_eigen and their *_like forms.
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "autograd.hpp"
+
+namespace tapegrad {
+namespace detail {
+
+// A fresh tensor of shape `sizes` with uninitialised values.
+template <class T>
+Tensor<T> make_tensor(const Dims& sizes) {
+  auto impl = make_intrusive<TensorImpl<T>>();
+  impl->sizes = sizes;
+  impl->storage = Storage<T>::create(sizes.numel());
+  impl->data = impl->storage->data;
+  return Tensor<T>(std::move(impl));
+}
+
+template <class T>
+Tensor<T> copy_of(const Tensor<T>& t) {
+  Tensor<T> out = make_tensor<T>(t.sizes());
+  std::copy_n(t.data(), t.numel(), out.data());
+  return out;
+}
+
+// A tensor that shares `t`'s values under another shape (same element count).
+template <class T>
+Tensor<T> alias_with_shape(const Tensor<T>& t, const Dims& sizes) {
+  auto impl = make_intrusive<TensorImpl<T>>();
+  impl->sizes = sizes;
+  impl->storage = t.impl()->storage;
+  impl->data = t.impl()->data;
+  return Tensor<T>(std::move(impl));
+}
+
+}  // namespace detail
+
+template <class T = float>
+Tensor<T> empty(const Shape& shape) {
+  return detail::make_tensor<T>(Dims(shape, "empty"));
+}
+
+template <class T = float>
+Tensor<T> full(const Shape& shape, T value) {
+  Tensor<T> t = detail::make_tensor<T>(Dims(shape, "full"));
+  std::fill_n(t.data(), t.numel(), value);
+  return t;
+}
+
+template <class T = float>
+Tensor<T> zeros(const Shape& shape) {
+  Tensor<T> t = detail::make_tensor<T>(Dims(shape, "zeros"));
+  std::fill_n(t.data(), t.numel(), T(0));
+  return t;
+}
+
+template <class T = float>
+Tensor<T> ones(const Shape& shape) {
+  Tensor<T> t = detail::make_tensor<T>(Dims(shape, "ones"));
+  std::fill_n(t.data(), t.numel(), T(1));
+  return t;
+}
+
+template <class T>
+Tensor<T> empty_like(const Tensor<T>& t) {
+  return detail::make_tensor<T>(t.checked("empty_like").sizes);
+}
+template <class T>
+Tensor<T> zeros_like(const Tensor<T>& t) {
+  return empty_like(t).fill_(T(0));
+}
+template <class T>
+Tensor<T> ones_like(const Tensor<T>& t) {
+  return empty_like(t).fill_(T(1));
+}
+template <class T>
+Tensor<T> full_like(const Tensor<T>& t, T value) {
+  return empty_like(t).fill_(value);
+}
+
+// A tensor holding `values` in row-major order under `shape`.
+template <class T = float>
+Tensor<T> tensor(std::vector<T> values, const Shape& shape) {
+  const Dims sizes(shape, "tensor");
+  detail::check(static_cast<int64_t>(values.size()) == sizes.numel(), "tensor: ", values.size(),
+                " values cannot fill shape ", sizes, " (", sizes.numel(), " elements)");
+  Tensor<T> t = detail::make_tensor<T>(sizes);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+// A 1-D tensor of `values`.
+template <class T = float>
+Tensor<T> tensor(std::vector<T> values) {
+  const auto n = static_cast<int64_t>(values.size());
+  return tensor<T>(std::move(values), Shape{n});
+}
+
+// A 0-d tensor.
+template <class T = float>
+Tensor<T> scalar_tensor(T value) {
+  Tensor<T> t = detail::make_tensor<T>(Dims());
+  t.data()[0] = value;
+  return t;
+}
+
+// A copy of an Eigen matrix or vector expression as a 2-D tensor.
+template <class Derived>
+Tensor<typename Derived::Scalar> from_eigen(const Eigen::MatrixBase<Derived>& m) {
+  using T = typename Derived::Scalar;
+  Tensor<T> t = detail::make_tensor<T>(Dims{m.rows(), m.cols()});
+  t.matrix() = m;
+  return t;
+}
+
+template <class T>
+Tensor<T> Tensor<T>::clone() const {
+  return detail::copy_of(*this);
+}
+
+template <class T>
+Tensor<T>& Tensor<T>::fill_(T value) {
+  Impl& i = checked("fill_");
+  std::fill_n(i.data, i.sizes.numel(), value);
+  return *this;
+}
+
+}  // namespace tapegrad

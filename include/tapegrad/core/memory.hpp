@@ -1,0 +1,169 @@
+#pragma once
+// Intrusive reference counting and the thread-local block pool behind tensors, storage and
+// tape nodes: a steady training step reuses the blocks the previous step freed, so it does
+// not touch the heap.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace tapegrad::detail {
+
+// ---- Block pool -------------------------------------------------------------------------
+// Size classes are powers of two from 64 bytes; every block is 64-byte aligned and comes from
+// std::aligned_alloc, so a block freed on another thread (or after the pool died) is simply
+// cached there (or released with std::free).
+class BlockPool {
+ public:
+  static constexpr std::size_t kAlignment = 64;
+  static constexpr int kMinClassLog2 = 6;    // 64 B
+  static constexpr int kMaxClassLog2 = 30;   // 1 GiB; larger blocks are not cached
+  static constexpr int kClasses = kMaxClassLog2 - kMinClassLog2 + 1;
+
+  BlockPool() { state() = State::alive; }
+  ~BlockPool() {
+    for (auto& head : free_lists_) {
+      while (head) {
+        FreeBlock* next = head->next;
+        std::free(head);
+        head = next;
+      }
+    }
+    state() = State::dead;
+  }
+
+  enum class State : unsigned char { unborn, alive, dead };
+  // Trivially destructible, so it can still be read while thread-locals are torn down.
+  static State& state() {
+    static thread_local State s = State::unborn;
+    return s;
+  }
+
+  static int size_class(std::size_t bytes) {
+    int c = 0;
+    std::size_t cap = std::size_t(1) << kMinClassLog2;
+    while (cap < bytes) {
+      cap <<= 1;
+      ++c;
+    }
+    return c;
+  }
+  static std::size_t class_bytes(int c) { return std::size_t(1) << (c + kMinClassLog2); }
+
+  void* allocate(std::size_t bytes) {
+    const int c = size_class(bytes);
+    if (c < kClasses && free_lists_[c]) {
+      FreeBlock* b = free_lists_[c];
+      free_lists_[c] = b->next;
+      return b;
+    }
+    return allocate_fresh(c);
+  }
+
+  void deallocate(void* p, std::size_t bytes) noexcept {
+    const int c = size_class(bytes);
+    if (c >= kClasses) return std::free(p);
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = free_lists_[c];
+    free_lists_[c] = b;
+  }
+
+  static void* allocate_fresh(int c) {
+    void* p = std::aligned_alloc(kAlignment, class_bytes(c));
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+
+ private:
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  FreeBlock* free_lists_[kClasses] = {};
+};
+
+// The calling thread's pool; null once it has been destroyed at thread exit.
+inline BlockPool* thread_pool() {
+  if (BlockPool::state() == BlockPool::State::dead) return nullptr;
+  static thread_local BlockPool pool;
+  return &pool;
+}
+
+inline void* pool_allocate(std::size_t bytes) {
+  if (BlockPool* pool = thread_pool()) return pool->allocate(bytes);
+  return BlockPool::allocate_fresh(BlockPool::size_class(bytes));
+}
+
+inline void pool_deallocate(void* p, std::size_t bytes) noexcept {
+  if (!p) return;
+  if (BlockPool* pool = thread_pool()) return pool->deallocate(p, bytes);
+  std::free(p);
+}
+
+// Classes that derive from this get pooled operator new/delete.
+struct PoolAllocated {
+  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
+  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
+};
+
+// ---- Intrusive reference counting -------------------------------------------------------
+struct RefCounted {
+  mutable std::atomic<int32_t> refcount{0};
+};
+
+// Types release through an ADL-found `release_ref(T*)` when their count drops to zero,
+// which defaults to `delete`.
+template <class T>
+inline void release_ref(T* p) noexcept {
+  delete p;
+}
+
+template <class T>
+class IntrusivePtr {
+ public:
+  IntrusivePtr() noexcept = default;
+  explicit IntrusivePtr(T* p) noexcept : p_(p) { retain(); }
+  IntrusivePtr(const IntrusivePtr& o) noexcept : p_(o.p_) { retain(); }
+  IntrusivePtr(IntrusivePtr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  template <class U, class = std::enable_if_t<std::is_convertible_v<U*, T*>>>
+  IntrusivePtr(const IntrusivePtr<U>& o) noexcept : p_(o.get()) { retain(); }
+  template <class U, class = std::enable_if_t<std::is_convertible_v<U*, T*>>>
+  IntrusivePtr(IntrusivePtr<U>&& o) noexcept : p_(o.detach_raw()) {}
+  ~IntrusivePtr() { drop(); }
+
+  IntrusivePtr& operator=(IntrusivePtr o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+
+  T* get() const noexcept { return p_; }
+  T* operator->() const noexcept { return p_; }
+  T& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  int32_t use_count() const noexcept { return p_ ? p_->refcount.load(std::memory_order_relaxed) : 0; }
+  void reset() noexcept {
+    drop();
+    p_ = nullptr;
+  }
+  T* detach_raw() noexcept { return std::exchange(p_, nullptr); }
+  friend bool operator==(const IntrusivePtr& a, const IntrusivePtr& b) { return a.p_ == b.p_; }
+  friend bool operator!=(const IntrusivePtr& a, const IntrusivePtr& b) { return a.p_ != b.p_; }
+
+ private:
+  void retain() noexcept {
+    if (p_) p_->refcount.fetch_add(1, std::memory_order_relaxed);
+  }
+  void drop() noexcept {
+    if (p_ && p_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) release_ref(p_);
+  }
+  T* p_ = nullptr;
+};
+
+template <class T, class... Args>
+IntrusivePtr<T> make_intrusive(Args&&... args) {
+  return IntrusivePtr<T>(new T(std::forward<Args>(args)...));
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,146 @@
+#pragma once
+// Shapes: the public `Shape` (a std::vector, as users spell it) and the inline `Dims` every
+// tensor carries, so that shape bookkeeping in an op never allocates. Broadcasting rules and
+// dim normalisation live here too.
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+
+namespace tapegrad {
+
+using Shape = std::vector<int64_t>;
+
+// The most dimensions a tensor may have.
+constexpr int kMaxDims = 8;
+
+// A fixed-capacity shape stored inline.
+class Dims {
+ public:
+  Dims() = default;
+  Dims(std::initializer_list<int64_t> sizes) { assign(sizes.begin(), sizes.end(), "tensor"); }
+  template <class It>
+  Dims(It first, It last, const char* op) {
+    assign(first, last, op);
+  }
+  Dims(const Shape& shape, const char* op) { assign(shape.begin(), shape.end(), op); }
+
+  int size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  int64_t operator[](int i) const { return d_[i]; }
+  int64_t& operator[](int i) { return d_[i]; }
+  const int64_t* begin() const { return d_; }
+  const int64_t* end() const { return d_ + n_; }
+  int64_t back() const { return d_[n_ - 1]; }
+
+  void push_back(int64_t v, const char* op = "tensor") {
+    check_rank(n_ + 1, op);
+    d_[n_++] = v;
+  }
+  void insert(int pos, int64_t v, const char* op) {
+    check_rank(n_ + 1, op);
+    for (int i = n_; i > pos; --i) d_[i] = d_[i - 1];
+    d_[pos] = v;
+    ++n_;
+  }
+  void erase(int pos) {
+    for (int i = pos; i + 1 < n_; ++i) d_[i] = d_[i + 1];
+    --n_;
+  }
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < n_; ++i) n *= d_[i];
+    return n;
+  }
+  // Product of the sizes in [first, last).
+  int64_t product(int first, int last) const {
+    int64_t n = 1;
+    for (int i = first; i < last; ++i) n *= d_[i];
+    return n;
+  }
+
+  Shape to_shape() const { return Shape(begin(), end()); }
+
+  // "[a, b, c]" for any range of sizes.
+  template <class It>
+  static std::string format(It first, It last) {
+    std::ostringstream os;
+    os << '[';
+    for (It it = first; it != last; ++it) os << (it == first ? "" : ", ") << *it;
+    return os.str() + ']';
+  }
+
+  friend bool operator==(const Dims& a, const Dims& b) {
+    return a.n_ == b.n_ && std::equal(a.begin(), a.end(), b.begin());
+  }
+  friend bool operator!=(const Dims& a, const Dims& b) { return !(a == b); }
+  friend std::ostream& operator<<(std::ostream& os, const Dims& d) {
+    os << '[';
+    for (int i = 0; i < d.n_; ++i) os << (i ? ", " : "") << d.d_[i];
+    return os << ']';
+  }
+
+ private:
+  static void check_rank(int rank, const char* op) {
+    detail::check(rank <= kMaxDims, op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank);
+  }
+  template <class It>
+  void assign(It first, It last, const char* op) {
+    check_rank(static_cast<int>(std::distance(first, last)), op);
+    n_ = 0;
+    for (It it = first; it != last; ++it) {
+      if (*it < 0) detail::fail(op, ": negative size ", *it, " in shape ", format(first, last));
+      d_[n_++] = static_cast<int64_t>(*it);
+    }
+  }
+  int64_t d_[kMaxDims] = {};
+  int n_ = 0;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << Dims(s, "print"); }
+
+namespace detail {
+
+// Maps a possibly negative dim onto [0, rank); `rank` 0 tensors accept -1 and 0 like PyTorch.
+inline int normalize_dim(int64_t dim, int rank, const char* op, const Dims& shape) {
+  const int64_t r = std::max(rank, 1);
+  check(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of shape ", shape,
+        " (expected a dim in [", -r, ", ", r - 1, "])");
+  return static_cast<int>(dim < 0 ? dim + r : dim);
+}
+
+// NumPy broadcasting: align trailing dims; each pair must be equal or contain a 1.
+inline Dims broadcast_shape(const Dims& a, const Dims& b, const char* op) {
+  const int rank = std::max(a.size(), b.size());
+  Dims out;
+  for (int i = 0; i < rank; ++i) {
+    const int ia = a.size() - rank + i, ib = b.size() - rank + i;
+    const int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
+    check(sa == sb || sa == 1 || sb == 1, op, ": shapes ", a, " and ", b,
+          " cannot be broadcast together (", sa, " != ", sb, " at dim ", i - rank, ")");
+    out.push_back(sa == 1 ? sb : sa, op);
+  }
+  return out;
+}
+
+// Strides (in elements) of `shape` laid out row-major and viewed inside `out` (rank >= shape's
+// rank): broadcast dims get stride 0.
+inline Dims broadcast_strides(const Dims& shape, const Dims& out) {
+  Dims strides;
+  for (int i = 0; i < out.size(); ++i) strides.push_back(0);
+  int64_t stride = 1;
+  for (int i = shape.size() - 1, o = out.size() - 1; i >= 0; --i, --o) {
+    strides[o] = shape[i] == 1 ? 0 : stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
+}  // namespace detail
+}  // namespace tapegrad

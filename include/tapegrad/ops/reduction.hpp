@@ -1,0 +1,230 @@
+#pragma once
+// Reductions over all elements or one dim: sum, mean, var, max. A dim reduction views the
+// input as (outer, n, inner) with n the reduced dim.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "arithmetic.hpp"
+
+namespace tapegrad {
+namespace detail {
+
+struct ReduceLayout {
+  int64_t outer = 1, n = 1, inner = 1;
+  Dims out_sizes;   // the result's shape
+  Dims kept_sizes;  // the result's shape with the reduced dim kept as 1
+};
+
+inline ReduceLayout reduce_layout(const Dims& s, int64_t dim, bool keepdim, const char* op) {
+  ReduceLayout l;
+  if (s.empty()) {  // a 0-d tensor reduces over its one element
+    normalize_dim(dim, 0, op, s);
+    return l;
+  }
+  const int d = normalize_dim(dim, s.size(), op, s);
+  l.outer = s.product(0, d);
+  l.n = s[d];
+  l.inner = s.product(d + 1, s.size());
+  l.kept_sizes = s;
+  l.kept_sizes[d] = 1;
+  l.out_sizes = l.kept_sizes;
+  if (!keepdim) l.out_sizes.erase(d);
+  return l;
+}
+
+// Sums over the middle axis of x viewed as (outer, n, inner).
+template <class T>
+void sum_middle(const T* x, T* out, const ReduceLayout& l) {
+  for (int64_t o = 0; o < l.outer; ++o) {
+    const T* src = x + o * l.n * l.inner;
+    if (l.inner == 1) {
+      out[o] = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src, l.n).sum();
+      continue;
+    }
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(out + o * l.inner, l.inner);
+    dst.setZero();
+    for (int64_t k = 0; k < l.n; ++k) dst += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src + k * l.inner, l.inner);
+  }
+}
+
+// g (shaped like a reduction's result) spread back over `input_sizes`, times `scale`.
+template <class T>
+Tensor<T> expand_reduced(const Tensor<T>& g, const Dims& kept_sizes, const Dims& input_sizes, T scale) {
+  Tensor<T> spread = broadcast_to(alias_with_shape(g, kept_sizes), input_sizes);
+  if (scale == T(1)) return spread;
+  return evaluate<T>(input_sizes, array(spread) * scale);
+}
+
+template <class T>
+Tensor<T> sum_dim_values(const Tensor<T>& x, const ReduceLayout& l) {
+  Tensor<T> out = make_tensor<T>(l.out_sizes);
+  sum_middle(x.data(), out.data(), l);
+  return out;
+}
+
+}  // namespace detail
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x) {
+  x.checked("sum");
+  Tensor<T> out = scalar_tensor<T>(detail::array(x).sum());
+  if (detail::any_requires_grad(x)) {
+    detail::record(out, "SumBackward", [s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = detail::make_tensor<T>(s).fill_(g.data()[0]);
+    }, x);
+  }
+  return out;
+}
+
+template <class T>
+Tensor<T> sum(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
+  const auto l = detail::reduce_layout(x.checked("sum").sizes, dim, keepdim, "sum");
+  Tensor<T> out = detail::sum_dim_values(x, l);
+  if (detail::any_requires_grad(x)) {
+    detail::record(out, "SumBackward", [l, s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = detail::expand_reduced(g, l.kept_sizes, s, T(1));
+    }, x);
+  }
+  return out;
+}
+
+template <class T>
+Tensor<T> mean(const Tensor<T>& x) {
+  const int64_t n = x.checked("mean").sizes.numel();
+  Tensor<T> out = scalar_tensor<T>(detail::array(x).sum() / static_cast<T>(n));
+  if (detail::any_requires_grad(x)) {
+    detail::record(out, "MeanBackward", [s = x.sizes(), n](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = detail::make_tensor<T>(s).fill_(g.data()[0] / static_cast<T>(n));
+    }, x);
+  }
+  return out;
+}
+
+template <class T>
+Tensor<T> mean(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
+  const auto l = detail::reduce_layout(x.checked("mean").sizes, dim, keepdim, "mean");
+  Tensor<T> out = detail::sum_dim_values(x, l);
+  detail::array(out) /= static_cast<T>(l.n);
+  if (detail::any_requires_grad(x)) {
+    detail::record(out, "MeanBackward", [l, s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = detail::expand_reduced(g, l.kept_sizes, s, T(1) / static_cast<T>(l.n));
+    }, x);
+  }
+  return out;
+}
+
+namespace detail {
+
+// Variance over the middle axis of (outer, n, inner), two-pass; also returns the means.
+template <class T>
+void var_middle(const T* x, T* var, T* mean, const ReduceLayout& l, int64_t correction) {
+  const T dof = static_cast<T>(l.n - correction);
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) {
+      const T* p = x + o * l.n * l.inner + i;
+      T m = 0;
+      for (int64_t k = 0; k < l.n; ++k) m += p[k * l.inner];
+      m /= static_cast<T>(l.n);
+      T ss = 0;
+      for (int64_t k = 0; k < l.n; ++k) ss += (p[k * l.inner] - m) * (p[k * l.inner] - m);
+      mean[o * l.inner + i] = m;
+      var[o * l.inner + i] = ss / dof;
+    }
+  }
+}
+
+template <class T>
+Tensor<T> var_impl(const Tensor<T>& x, const ReduceLayout& l, bool unbiased) {
+  const int64_t correction = unbiased ? 1 : 0;
+  Tensor<T> out = make_tensor<T>(l.out_sizes);
+  Tensor<T> means = make_tensor<T>(l.kept_sizes);
+  var_middle(x.data(), out.data(), means.data(), l, correction);
+  if (any_requires_grad(x)) {
+    record(out, "VarBackward", [l, xs = x.detach(), means, correction](const Tensor<T>& g, GradOut<T>& in) {
+      // d var = 2 (x - mean) / (n - correction)
+      const T scale = T(2) / static_cast<T>(l.n - correction);
+      Tensor<T> centered = broadcast_binary<SubOp>(xs, means, "var");
+      Tensor<T> spread = broadcast_to(alias_with_shape(g, l.kept_sizes), xs.sizes());
+      in[0] = evaluate<T>(xs.sizes(), (scale * array(spread)) * array(centered));
+    }, x);
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// The unbiased variance of all elements (a `bool unbiased` here would make var(x, 1) ambiguous).
+template <class T>
+Tensor<T> var(const Tensor<T>& x) {
+  x.checked("var");
+  return var(x.reshape({-1}), 0, true, false);
+}
+
+template <class T>
+Tensor<T> var(const Tensor<T>& x, int64_t dim, bool unbiased = true, bool keepdim = false) {
+  return detail::var_impl(x, detail::reduce_layout(x.checked("var").sizes, dim, keepdim, "var"), unbiased);
+}
+
+template <class T>
+Tensor<T> max(const Tensor<T>& x) {
+  const Dims& s = x.checked("max").sizes;
+  const int64_t n = s.numel();
+  detail::check(n > 0, "max: cannot reduce an empty tensor of shape ", s, " (there is no identity); give a dim");
+  const T* p = x.data();
+  T best = p[0];
+  for (int64_t i = 1; i < n && !std::isnan(best); ++i) {
+    if (!(p[i] <= best)) best = p[i];  // NaN wins and stops the search
+  }
+  Tensor<T> out = scalar_tensor<T>(best);
+  if (detail::any_requires_grad(x)) {
+    detail::record(out, "MaxBackward", [xs = x.detach(), best](const Tensor<T>& g, detail::GradOut<T>& in) {
+      // the gradient is shared evenly among the elements equal to the max
+      auto hits = detail::array(xs).unaryExpr([best](T v) {
+        return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0);
+      });
+      const T count = hits.sum();
+      in[0] = detail::evaluate<T>(xs.sizes(), hits * (g.data()[0] / count));
+    }, x);
+  }
+  return out;
+}
+
+template <class T>
+Tensor<T> max(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
+  const auto l = detail::reduce_layout(x.checked("max").sizes, dim, keepdim, "max");
+  detail::check(l.n > 0, "max: cannot reduce over dim ", dim, " of size 0 (shape ", x.sizes(), ")");
+  Tensor<T> out = detail::make_tensor<T>(l.out_sizes);
+  std::vector<int64_t> index(static_cast<size_t>(l.outer * l.inner));
+  const T* px = x.data();
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) {
+      const T* p = px + o * l.n * l.inner + i;
+      T best = p[0];
+      int64_t at = 0;
+      for (int64_t k = 1; k < l.n && !std::isnan(best); ++k) {
+        if (!(p[k * l.inner] <= best)) {  // the first max wins; a NaN wins and stops
+          best = p[k * l.inner];
+          at = k;
+        }
+      }
+      out.data()[o * l.inner + i] = best;
+      index[static_cast<size_t>(o * l.inner + i)] = at;
+    }
+  }
+  if (detail::any_requires_grad(x)) {
+    detail::record(out, "MaxBackward", [l, s = x.sizes(), index = std::move(index)](const Tensor<T>& g, detail::GradOut<T>& in) {
+      Tensor<T> gx = detail::make_tensor<T>(s).fill_(T(0));
+      for (int64_t o = 0; o < l.outer; ++o) {
+        for (int64_t i = 0; i < l.inner; ++i) {
+          const int64_t j = o * l.inner + i;
+          gx.data()[(o * l.n + index[static_cast<size_t>(j)]) * l.inner + i] = g.data()[j];
+        }
+      }
+      in[0] = gx;
+    }, x);
+  }
+  return out;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,94 @@
+#pragma once
+// softmax and log_softmax along any dim, shifted by the max so large inputs stay finite.
+#include <cmath>
+
+#include "reduction.hpp"
+
+namespace tapegrad {
+namespace detail {
+
+// Calls f(p, stride) for each line of x along the reduced axis of layout l.
+template <class F>
+void for_each_line(const ReduceLayout& l, F&& f) {
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) f(o * l.n * l.inner + i);
+  }
+}
+
+template <class T>
+Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log) {
+  Tensor<T> y = make_tensor<T>(x.sizes());
+  const T* px = x.data();
+  T* py = y.data();
+  const int64_t n = l.n, st = l.inner;
+  for_each_line(l, [&](int64_t base) {
+    const T* a = px + base;
+    T* b = py + base;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t k = 0; k < n; ++k) m = std::isnan(a[k * st]) || a[k * st] > m ? a[k * st] : m;
+    if (std::isinf(m) && m < 0) m = 0;  // all -inf: avoid -inf - -inf
+    T s = 0;
+    if (log) {
+      for (int64_t k = 0; k < n; ++k) s += std::exp(a[k * st] - m);
+      const T shift = m + std::log(s);
+      for (int64_t k = 0; k < n; ++k) b[k * st] = a[k * st] - shift;
+    } else {
+      for (int64_t k = 0; k < n; ++k) s += (b[k * st] = std::exp(a[k * st] - m));
+      const T r = T(1) / s;
+      for (int64_t k = 0; k < n; ++k) b[k * st] *= r;
+    }
+  });
+  return y;
+}
+
+}  // namespace detail
+
+template <class T>
+Tensor<T> softmax(const Tensor<T>& x, int64_t dim) {
+  const auto l = detail::reduce_layout(x.checked("softmax").sizes, dim, true, "softmax");
+  Tensor<T> y = detail::softmax_values(x, l, false);
+  if (detail::any_requires_grad(x)) {
+    detail::record(y, "SoftmaxBackward", [l, ys = y.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      // dx = y * (g - sum(g * y))
+      Tensor<T> gx = detail::make_tensor<T>(g.sizes());
+      const T *pg = g.data(), *py = ys.data();
+      T* px = gx.data();
+      detail::for_each_line(l, [&](int64_t base) {
+        T dot = 0;
+        for (int64_t k = 0; k < l.n; ++k) dot += pg[base + k * l.inner] * py[base + k * l.inner];
+        for (int64_t k = 0; k < l.n; ++k) {
+          const int64_t j = base + k * l.inner;
+          px[j] = py[j] * (pg[j] - dot);
+        }
+      });
+      in[0] = gx;
+    }, x);
+  }
+  return y;
+}
+
+template <class T>
+Tensor<T> log_softmax(const Tensor<T>& x, int64_t dim) {
+  const auto l = detail::reduce_layout(x.checked("log_softmax").sizes, dim, true, "log_softmax");
+  Tensor<T> y = detail::softmax_values(x, l, true);
+  if (detail::any_requires_grad(x)) {
+    detail::record(y, "LogSoftmaxBackward", [l, ys = y.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      // dx = g - exp(y) * sum(g)
+      Tensor<T> gx = detail::make_tensor<T>(g.sizes());
+      const T *pg = g.data(), *py = ys.data();
+      T* px = gx.data();
+      detail::for_each_line(l, [&](int64_t base) {
+        T total = 0;
+        for (int64_t k = 0; k < l.n; ++k) total += pg[base + k * l.inner];
+        for (int64_t k = 0; k < l.n; ++k) {
+          const int64_t j = base + k * l.inner;
+          px[j] = pg[j] - std::exp(py[j]) * total;
+        }
+      });
+      in[0] = gx;
+    }, x);
+  }
+  return y;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,17 @@
+#pragma once
+// tapegrad: PyTorch's vocabulary and numbers in one header-only C++17 library.
+// The umbrella header: includes the rest, nothing else.
+#include "core/autograd.hpp"
+#include "core/error.hpp"
+#include "core/factories.hpp"
+#include "core/generator.hpp"
+#include "core/shape.hpp"
+#include "core/tensor.hpp"
+#include "ops/arithmetic.hpp"
+#include "ops/linalg.hpp"
+#include "ops/reduction.hpp"
+#include "ops/shape_ops.hpp"
+#include "ops/softmax.hpp"
+#include "ops/tensor_methods.hpp"
+#include "ops/unary.hpp"
+#include "testing/gradcheck.hpp"

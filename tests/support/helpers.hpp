@@ -1,0 +1,97 @@
+#pragma once
+// Shared test helpers: value comparison, golden-file reading, gradcheck wrappers.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <tapegrad/tapegrad.hpp>
+#include <tapegrad/testing/gradcheck.hpp>
+
+#include "catch.hpp"
+
+namespace tapegrad_test {
+
+namespace tg = tapegrad;
+
+// Every element of `actual` within atol + rtol * |expected| of `expected`, shapes equal.
+template <class T>
+void check_close(const tg::Tensor<T>& actual, const std::vector<double>& expected, const tg::Shape& shape,
+                 double rtol, double atol = 0) {
+  REQUIRE(actual.defined());
+  REQUIRE(actual.shape() == shape);
+  REQUIRE(static_cast<size_t>(actual.numel()) == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("element " << i << " of shape " << actual.sizes());
+    const double a = actual.data()[i], e = expected[i];
+    if (std::isnan(e)) {
+      CHECK(std::isnan(a));
+    } else {
+      CHECK(std::abs(a - e) <= atol + rtol * std::abs(e));
+    }
+  }
+}
+
+template <class T>
+void check_close(const tg::Tensor<T>& actual, const tg::Tensor<T>& expected, double rtol, double atol = 0) {
+  REQUIRE(expected.defined());
+  std::vector<double> e(expected.data(), expected.data() + expected.numel());
+  check_close(actual, e, expected.shape(), rtol, atol);
+}
+
+// Runs tg::testing::gradcheck and reports its message on failure.
+template <class F>
+void require_gradcheck(F&& f, const std::vector<tg::Tensor<double>>& inputs,
+                       const tg::testing::GradcheckOptions& opts = {}) {
+  const auto result = tg::testing::gradcheck(std::forward<F>(f), inputs, opts);
+  INFO(result.message);
+  CHECK(result.ok);
+}
+
+// A golden file (tools/ writes them from PyTorch): blocks of
+//   name <rank> <d0> <d1> ...
+//   v0 v1 v2 ...
+// one value per whitespace-separated token, in row-major order, printed with 17 digits.
+struct GoldenTensor {
+  tg::Shape shape;
+  std::vector<double> values;
+};
+
+inline std::map<std::string, GoldenTensor> read_golden(const std::string& file) {
+  const std::string path = std::string(TAPEGRAD_GOLDEN_DIR) + "/" + file;
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  std::map<std::string, GoldenTensor> out;
+  std::string name;
+  while (in >> name) {
+    GoldenTensor g;
+    int rank = 0;
+    in >> rank;
+    int64_t n = 1;
+    for (int i = 0; i < rank; ++i) {
+      int64_t d = 0;
+      in >> d;
+      g.shape.push_back(d);
+      n *= d;
+    }
+    g.values.resize(static_cast<size_t>(n));
+    for (auto& v : g.values) {
+      std::string token;
+      in >> token;
+      v = std::stod(token);  // stod reads "nan" and "inf" too
+    }
+    REQUIRE(in.good());
+    out[name] = std::move(g);
+  }
+  REQUIRE(!out.empty());
+  return out;
+}
+
+template <class T>
+tg::Tensor<T> to_tensor(const GoldenTensor& g) {
+  return tg::tensor<T>(std::vector<T>(g.values.begin(), g.values.end()), g.shape);
+}
+
+}  // namespace tapegrad_test
