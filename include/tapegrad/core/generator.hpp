@@ -24,9 +24,28 @@ class Generator {
   void manual_seed(uint64_t seed) {
     engine_.seed(static_cast<uint32_t>(seed));  // PyTorch seeds its mt19937 with the low 32 bits
     next_normal_.reset();
+    offset_ = 0;
   }
 
-  uint32_t random() { return static_cast<uint32_t>(engine_()); }
+  uint32_t random() {
+    ++offset_;
+    return static_cast<uint32_t>(engine_());
+  }
+
+  // The whole state, to replay a stretch of draws (see nn::Sequential).
+  struct Snapshot {
+    std::mt19937 engine;
+    std::optional<double> next_normal;
+    uint64_t offset;
+  };
+  Snapshot snapshot() const { return {engine_, next_normal_, offset_}; }
+  void restore(const Snapshot& s) {
+    engine_ = s.engine;
+    next_normal_ = s.next_normal;
+    offset_ = s.offset;
+  }
+  // How many 32-bit words were drawn since the last seed.
+  uint64_t offset() const { return offset_; }
   uint64_t random64() {
     const uint64_t hi = random();
     return (hi << 32) | random();
@@ -65,6 +84,7 @@ class Generator {
  private:
   std::mt19937 engine_;
   std::optional<double> next_normal_;
+  uint64_t offset_ = 0;
   std::mutex mutex_;
 };
 

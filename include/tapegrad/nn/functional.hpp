@@ -1,0 +1,255 @@
+#pragma once
+// nn's functional forms: every argument check of the layers lives here, with messages that
+// name the op and the shapes or values (PyTorch's torch.nn.functional semantics).
+#include <cmath>
+#include <sstream>
+
+#include "../ops/tensor_methods.hpp"
+
+namespace tapegrad::nn::functional {
+
+// y = x W^T + b for x (*, in), W (out, in), b (out) or undefined.
+template <class T>
+Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias = Tensor<T>()) {
+  const Dims& sx = x.checked("linear").sizes;
+  const Dims& sw = weight.checked("linear").sizes;
+  detail::check(sw.size() == 2, "linear: weight must be 2-D (out_features, in_features), got shape ", sw);
+  const int64_t in = sw[1], out = sw[0];
+  detail::check(!sx.empty() && sx.back() == in, "linear: input shape ", sx, " does not match weight shape ", sw,
+                " (expected the last dim to be in_features = ", in, ")");
+  if (bias.defined()) {
+    detail::check(bias.sizes() == Dims{out}, "linear: bias shape ", bias.sizes(), " does not match weight shape ", sw,
+                  " (expected [", out, "])");
+  }
+  const int64_t rows = sx.product(0, sx.size() - 1);
+  Dims so = sx;
+  so[so.size() - 1] = out;
+  Tensor<T> y = detail::make_tensor<T>(so);
+  auto Y = detail::as_matrix(y, rows, out);
+  Y.noalias() = detail::ConstMatrixMap<T>(x.data(), rows, in) * detail::ConstMatrixMap<T>(weight.data(), out, in).transpose();
+  if (bias.defined()) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data(), out);
+
+  const bool needs = bias.defined() ? detail::any_requires_grad(x, weight, bias) : detail::any_requires_grad(x, weight);
+  if (needs) {
+    Tensor<T> xs = weight.requires_grad() ? x.detach() : Tensor<T>();
+    Tensor<T> ws = x.requires_grad() ? weight.detach() : Tensor<T>();
+    auto backward = [xs, ws, sx, sw, rows, in, out](const Tensor<T>& g, detail::GradOut<T>& grads) {
+      auto G = detail::ConstMatrixMap<T>(g.data(), rows, out);
+      if (grads.needed(0)) {  // dx = g W
+        Tensor<T> gx = detail::make_tensor<T>(sx);
+        detail::as_matrix(gx, rows, in).noalias() = G * detail::ConstMatrixMap<T>(ws.data(), out, in);
+        grads[0] = gx;
+      }
+      if (grads.needed(1)) {  // dW = g^T x
+        Tensor<T> gw = detail::make_tensor<T>(sw);
+        detail::as_matrix(gw, out, in).noalias() = G.transpose() * detail::ConstMatrixMap<T>(xs.data(), rows, in);
+        grads[1] = gw;
+      }
+      if (grads.needed(2)) {  // db = sum of g over rows
+        Tensor<T> gb = detail::make_tensor<T>(Dims{out});
+        Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(gb.data(), out) = G.colwise().sum();
+        grads[2] = gb;
+      }
+    };
+    if (bias.defined()) {
+      detail::record(y, "AddmmBackward", std::move(backward), x, weight, bias);
+    } else {
+      detail::record(y, "MmBackward", std::move(backward), x, weight);
+    }
+  }
+  return y;
+}
+
+struct BatchNormOptions {
+  bool training = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+
+// Batch normalisation over (N, C) or (N, C, L) inputs, per channel C. In training the batch
+// statistics normalise (biased variance) and update running_mean / running_var (unbiased) in
+// place; in eval the running statistics normalise.
+template <class T>
+Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Tensor<T>& running_var,
+                     const Tensor<T>& weight, const Tensor<T>& bias, const BatchNormOptions& opt) {
+  const Dims& sx = x.checked("batch_norm").sizes;
+  detail::check(sx.size() == 2 || sx.size() == 3, "batch_norm: expected 2D or 3D input (N, C) or (N, C, L), got shape ", sx);
+  const int64_t N = sx[0], C = sx[1], L = sx.size() == 3 ? sx[2] : 1;
+  const Dims channel{C};
+  for (const Tensor<T>* t : {&running_mean, &running_var, &weight, &bias}) {
+    if (t->defined()) {
+      detail::check(t->sizes() == channel, "batch_norm: input shape ", sx, " has ", C,
+                    " channels but a parameter or running statistic has shape ", t->sizes());
+    }
+  }
+  const int64_t count = N * L;  // values per channel
+  if (opt.training) {
+    detail::check(count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ", sx);
+  }
+  // x viewed as (N, C, L): channel c of sample n is the run x[(n*C + c)*L .. +L). Sums
+  // accumulate in double, as PyTorch's CPU kernel does for float.
+  Tensor<T> mean = detail::make_tensor<T>(channel), invstd = detail::make_tensor<T>(channel);
+  const T* px = x.data();
+  for (int64_t c = 0; c < C; ++c) {
+    T m, var_biased;
+    if (opt.training) {
+      double s = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t l = 0; l < L; ++l) s += px[(n * C + c) * L + l];
+      }
+      m = static_cast<T>(s / static_cast<double>(count));
+      double ss = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t l = 0; l < L; ++l) {
+          const T d = px[(n * C + c) * L + l] - m;
+          ss += d * d;
+        }
+      }
+      const T var_sum = static_cast<T>(ss);
+      var_biased = var_sum / static_cast<T>(count);
+      if (running_mean.defined()) {
+        const double mom = opt.momentum;
+        running_mean.data()[c] = static_cast<T>(mom * m + (1 - mom) * running_mean.data()[c]);
+        const double unbiased = var_sum / static_cast<T>(count - 1);
+        running_var.data()[c] = static_cast<T>(mom * unbiased + (1 - mom) * running_var.data()[c]);
+      }
+    } else {
+      m = running_mean.data()[c];
+      var_biased = running_var.data()[c];
+    }
+    mean.data()[c] = m;
+    invstd.data()[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_biased) + opt.eps));
+  }
+  // y = x * alpha + beta with alpha = invstd * w, beta = b - mean * invstd * w (PyTorch's order)
+  Tensor<T> y = detail::make_tensor<T>(sx);
+  T* py = y.data();
+  for (int64_t c = 0; c < C; ++c) {
+    const T w = weight.defined() ? weight.data()[c] : T(1), b = bias.defined() ? bias.data()[c] : T(0);
+    const T alpha = invstd.data()[c] * w, beta = b - mean.data()[c] * invstd.data()[c] * w;
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t l = 0; l < L; ++l) py[(n * C + c) * L + l] = px[(n * C + c) * L + l] * alpha + beta;
+    }
+  }
+
+  const bool affine = weight.defined() && bias.defined();
+  const bool needs = affine ? detail::any_requires_grad(x, weight, bias) : detail::any_requires_grad(x);
+  if (needs) {
+    auto backward = [xs = x.detach(), ws = weight.defined() ? weight.detach() : Tensor<T>(), mean, invstd,
+                     training = opt.training, N, C, L, count](const Tensor<T>& g, detail::GradOut<T>& grads) {
+      const T* pg = g.data();
+      const T* px = xs.data();
+      Tensor<T> gx = grads.needed(0) ? detail::make_tensor<T>(xs.sizes()) : Tensor<T>();
+      Tensor<T> gw = grads.needed(1) ? detail::make_tensor<T>(Dims{C}) : Tensor<T>();
+      Tensor<T> gb = grads.needed(2) ? detail::make_tensor<T>(Dims{C}) : Tensor<T>();
+      for (int64_t c = 0; c < C; ++c) {
+        const T m = mean.data()[c], is = invstd.data()[c], w = ws.defined() ? ws.data()[c] : T(1);
+        double sum_acc = 0, dotp_acc = 0;  // sum(g), sum((x - mean) * g) over the channel
+        for (int64_t n = 0; n < N; ++n) {
+          for (int64_t l = 0; l < L; ++l) {
+            const int64_t j = (n * C + c) * L + l;
+            sum_acc += pg[j];
+            dotp_acc += (px[j] - m) * pg[j];
+          }
+        }
+        const T sum_g = static_cast<T>(sum_acc), dotp = static_cast<T>(dotp_acc);
+        if (gw.defined()) gw.data()[c] = dotp * is;
+        if (gb.defined()) gb.data()[c] = sum_g;
+        if (!gx.defined()) continue;
+        if (training) {
+          // dx = (g - mean(g) - (x - mean) * dotp * invstd^2 / count) * invstd * w
+          const T k = dotp * is * is / static_cast<T>(count), grad_mean = sum_g / static_cast<T>(count);
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t l = 0; l < L; ++l) {
+              const int64_t j = (n * C + c) * L + l;
+              gx.data()[j] = (pg[j] - grad_mean - (px[j] - m) * k) * is * w;
+            }
+          }
+        } else {  // the running statistics are constants: dx = g * invstd * w
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t l = 0; l < L; ++l) {
+              const int64_t j = (n * C + c) * L + l;
+              gx.data()[j] = pg[j] * is * w;
+            }
+          }
+        }
+      }
+      if (gx.defined()) grads[0] = gx;
+      if (gw.defined()) grads[1] = gw;
+      if (gb.defined()) grads[2] = gb;
+    };
+    if (affine) {
+      detail::record(y, "NativeBatchNormBackward", std::move(backward), x, weight, bias);
+    } else {
+      detail::record(y, "NativeBatchNormBackward", std::move(backward), x);
+    }
+  }
+  return y;
+}
+
+// Inverted dropout: in training, zeroes each element with probability p (mask drawn by
+// bernoulli_(1 - p), PyTorch's stream) and scales the rest by 1 / (1 - p).
+template <class T>
+Tensor<T> dropout(const Tensor<T>& x, double p = 0.5, bool training = true) {
+  x.checked("dropout");
+  detail::check(p >= 0 && p <= 1, "dropout: probability has to be between 0 and 1, but got ", p);
+  if (p == 0 || !training || x.numel() == 0) return x;
+  if (p == 1) return x * T(0);
+  Tensor<T> mask = empty_like(x).bernoulli_(1 - p);
+  detail::array(mask) /= static_cast<T>(1 - p);
+  return x * mask;
+}
+
+// Mean binary cross entropy of probabilities p against targets t of the same shape; each
+// log is clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss.
+template <class T>
+Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& t) {
+  const Dims& sp = p.checked("binary_cross_entropy").sizes;
+  detail::check(t.checked("binary_cross_entropy").sizes == sp, "binary_cross_entropy: target shape ", t.sizes(),
+                " differs from input shape ", sp);
+  const int64_t n = sp.numel();
+  const T* pp = p.data();
+  const T* pt = t.data();
+  T total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    detail::check(pp[i] >= 0 && pp[i] <= 1, "binary_cross_entropy: all elements of input should be between 0 and 1, got ",
+                  pp[i], " at index ", i);
+    const T log_p = std::max(std::log(pp[i]), T(-100)), log_1mp = std::max(std::log(1 - pp[i]), T(-100));
+    total += (pt[i] - 1) * log_1mp - pt[i] * log_p;
+  }
+  Tensor<T> loss = scalar_tensor<T>(total / static_cast<T>(n));
+  if (detail::any_requires_grad(p, t)) {
+    detail::record(loss, "BinaryCrossEntropyBackward", [ps = p.detach(), ts = t.detach(), n](const Tensor<T>& g, detail::GradOut<T>& grads) {
+      // d/dp = (p - t) / max((1 - p) p, 1e-12), times g / n for the mean
+      const T scale = g.data()[0] / static_cast<T>(n);
+      if (grads.needed(0)) {
+        Tensor<T> gp = detail::make_tensor<T>(ps.sizes());
+        for (int64_t i = 0; i < n; ++i) {
+          const T pv = ps.data()[i];
+          gp.data()[i] = scale * (pv - ts.data()[i]) / std::max((1 - pv) * pv, T(1e-12));
+        }
+        grads[0] = gp;
+      }
+      if (grads.needed(1)) {  // d/dt = log(1 - p) - log(p), clamped like the forward
+        Tensor<T> gt = detail::make_tensor<T>(ts.sizes());
+        for (int64_t i = 0; i < n; ++i) {
+          const T pv = ps.data()[i];
+          gt.data()[i] = scale * (std::max(std::log(1 - pv), T(-100)) - std::max(std::log(pv), T(-100)));
+        }
+        grads[1] = gt;
+      }
+    }, p, t);
+  }
+  return loss;
+}
+
+// Mean squared error; input and target must have the same shape (PyTorch would broadcast
+// with a warning, which is nearly always a bug, so tapegrad refuses).
+template <class T>
+Tensor<T> mse_loss(const Tensor<T>& x, const Tensor<T>& t) {
+  const Dims& sx = x.checked("mse_loss").sizes;
+  detail::check(t.checked("mse_loss").sizes == sx, "mse_loss: target shape ", t.sizes(), " differs from input shape ", sx);
+  Tensor<T> d = x - t;
+  return mean(d * d);
+}
+
+}  // namespace tapegrad::nn::functional

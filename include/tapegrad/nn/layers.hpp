@@ -1,0 +1,113 @@
+#pragma once
+// The layers: Linear, BatchNorm1d, Dropout, and the activations ReLU, Sigmoid, Softmax, each
+// with PyTorch's parameters, initialisation and semantics.
+#include <cmath>
+
+#include "../core/generator.hpp"
+#include "module.hpp"
+
+namespace tapegrad::nn {
+
+// y = x W^T + b; weight [out, in] and bias [out] drawn from U(-1/sqrt(in), 1/sqrt(in)),
+// weight first, as torch.nn.Linear's default initialisation does.
+template <class T = float>
+class Linear : public Module<T> {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true)
+      : in_features(in_features), out_features(out_features) {
+    detail::check(in_features >= 0 && out_features >= 0, "Linear: in_features and out_features must be >= 0, got ",
+                  in_features, " and ", out_features);
+    weight = this->register_parameter("weight", empty<T>({out_features, in_features}));
+    if (bias) this->bias = this->register_parameter("bias", empty<T>({out_features}));
+    this->initialize();
+  }
+
+  void reset_parameters() override {
+    const double bound = in_features > 0 ? 1.0 / std::sqrt(static_cast<double>(in_features)) : 0.0;
+    weight.uniform_(-bound, bound);
+    if (bias.defined()) bias.uniform_(-bound, bound);
+  }
+
+  Tensor<T> forward(const Tensor<T>& x) override { return functional::linear(x, weight, bias); }
+
+  int64_t in_features, out_features;
+  Tensor<T> weight, bias;
+};
+
+// Batch normalisation over (N, C) or (N, C, L) with learnable weight (1) and bias (0), and
+// running statistics used in eval mode.
+template <class T = float>
+class BatchNorm1d : public Module<T> {
+ public:
+  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1)
+      : num_features(num_features), eps(eps), momentum(momentum) {
+    detail::check(num_features > 0, "BatchNorm1d: num_features must be positive, got ", num_features);
+    weight = this->register_parameter("weight", ones<T>({num_features}));
+    bias = this->register_parameter("bias", zeros<T>({num_features}));
+    running_mean = this->register_buffer("running_mean", zeros<T>({num_features}));
+    running_var = this->register_buffer("running_var", ones<T>({num_features}));
+    num_batches_tracked = this->register_buffer("num_batches_tracked", zeros<T>({}));
+  }
+
+  Tensor<T> forward(const Tensor<T>& x) override {
+    functional::BatchNormOptions opt;
+    opt.training = this->is_training();
+    opt.eps = eps;
+    opt.momentum = momentum;
+    Tensor<T> y = functional::batch_norm(x, running_mean, running_var, weight, bias, opt);
+    if (opt.training) num_batches_tracked.data()[0] += 1;  // after the checks: a failed call changes nothing
+    return y;
+  }
+
+  int64_t num_features;
+  double eps, momentum;
+  Tensor<T> weight, bias, running_mean, running_var, num_batches_tracked;
+};
+
+template <class T = float>
+using BatchNorm = BatchNorm1d<T>;
+
+template <class T = float>
+class Dropout : public Module<T> {
+ public:
+  explicit Dropout(double p = 0.5) : p(p) {
+    detail::check(p >= 0 && p <= 1, "Dropout: probability has to be between 0 and 1, but got ", p);
+  }
+  Tensor<T> forward(const Tensor<T>& x) override { return functional::dropout(x, p, this->is_training()); }
+  double p;
+};
+
+template <class T = float>
+class ReLU : public Module<T> {
+ public:
+  Tensor<T> forward(const Tensor<T>& x) override { return relu(x); }
+};
+
+template <class T = float>
+class Sigmoid : public Module<T> {
+ public:
+  Tensor<T> forward(const Tensor<T>& x) override { return sigmoid(x); }
+};
+
+template <class T = float>
+class Softmax : public Module<T> {
+ public:
+  explicit Softmax(int64_t dim = -1) : dim(dim) {}
+  Tensor<T> forward(const Tensor<T>& x) override { return softmax(x, dim); }
+  int64_t dim;
+};
+
+// Deduction guides so that Linear(10, 20) is Linear<float> and so on.
+Linear(int64_t, int64_t)->Linear<float>;
+Linear(int64_t, int64_t, bool)->Linear<float>;
+BatchNorm1d(int64_t)->BatchNorm1d<float>;
+BatchNorm1d(int64_t, double)->BatchNorm1d<float>;
+BatchNorm1d(int64_t, double, double)->BatchNorm1d<float>;
+Dropout()->Dropout<float>;
+Dropout(double)->Dropout<float>;
+ReLU()->ReLU<float>;
+Sigmoid()->Sigmoid<float>;
+Softmax()->Softmax<float>;
+Softmax(int64_t)->Softmax<float>;
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,227 @@
+#pragma once
+// Module<T>: the base of every layer. It owns ordered registries of parameters, buffers and
+// children (as libtorch does), so parameters() and named_parameters() follow registration
+// order with PyTorch's keys ("0.weight", "1.running_var"). Parameters and buffers are tensor
+// handles: a copied module shares them, like a copied libtorch module holder.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../core/generator.hpp"
+#include "functional.hpp"
+
+namespace tapegrad::nn {
+
+template <class T = float>
+class Module {
+ public:
+  using value_type = T;
+  template <class V>
+  using Named = std::vector<std::pair<std::string, V>>;
+
+  virtual ~Module() = default;
+
+  virtual Tensor<T> forward(const Tensor<T>& x) = 0;
+  Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
+
+  // Training mode on or off, for this module and every child.
+  virtual void train(bool on = true) {
+    training_ = on;
+    for (auto& child : children_) child.second->train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  std::vector<Tensor<T>> parameters() const { return values(named_parameters()); }
+  Named<Tensor<T>> named_parameters() const {
+    Named<Tensor<T>> out;
+    collect(out, "", &Module::parameters_);
+    return out;
+  }
+  std::vector<Tensor<T>> buffers() const { return values(named_buffers()); }
+  Named<Tensor<T>> named_buffers() const {
+    Named<Tensor<T>> out;
+    collect(out, "", &Module::buffers_);
+    return out;
+  }
+  const Named<std::shared_ptr<Module>>& named_children() const { return children_; }
+
+  // Forgets every parameter's gradient (PyTorch's set_to_none).
+  void zero_grad() {
+    for (Tensor<T>& p : parameters()) p.set_grad(Tensor<T>());
+  }
+
+  // Draws this module's initial parameters again from the default generator (a no-op for
+  // modules without random initialisation).
+  virtual void reset_parameters() {}
+
+  // The stretch of the default generator this module's initialisation drew, if it drew any.
+  struct InitDraws {
+    Generator::Snapshot start;
+    uint64_t end;
+  };
+  const std::optional<InitDraws>& init_draws() const { return init_draws_; }
+
+  // Runs reset_parameters() from the generator's current state and records the draws.
+  virtual void initialize() {
+    Generator& gen = default_generator();
+    InitDraws draws{gen.snapshot(), 0};
+    reset_parameters();
+    draws.end = gen.offset();
+    init_draws_ = std::move(draws);
+  }
+
+ protected:
+  void set_init_draws(std::optional<InitDraws> draws) { init_draws_ = std::move(draws); }
+
+  Module() = default;
+  Module(const Module&) = default;
+  Module(Module&&) noexcept = default;
+  Module& operator=(const Module&) = default;
+  Module& operator=(Module&&) noexcept = default;
+
+  // Registers `t` as a parameter (it is made to require grad) and returns it.
+  Tensor<T> register_parameter(std::string name, Tensor<T> t) {
+    if (t.defined()) t.requires_grad_(true);
+    parameters_.emplace_back(std::move(name), t);
+    return t;
+  }
+  Tensor<T> register_buffer(std::string name, Tensor<T> t) {
+    buffers_.emplace_back(std::move(name), t);
+    return t;
+  }
+  // Registers a child module (taken by value) and returns the shared handle to it.
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, M module) {
+    static_assert(std::is_base_of_v<Module, M>, "register_module: not a Module of the same T");
+    auto child = std::make_shared<M>(std::move(module));
+    children_.emplace_back(std::move(name), child);
+    return child;
+  }
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
+    children_.emplace_back(std::move(name), module);
+    return module;
+  }
+
+ private:
+  // Pre-order: this module's own entries, then each child's under "name.".
+  void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
+    for (const auto& entry : this->*registry) {
+      if (entry.second.defined()) out.emplace_back(prefix + entry.first, entry.second);
+    }
+    for (const auto& child : children_) child.second->collect(out, prefix + child.first + ".", registry);
+  }
+  static std::vector<Tensor<T>> values(const Named<Tensor<T>>& named) {
+    std::vector<Tensor<T>> out;
+    out.reserve(named.size());
+    for (const auto& entry : named) out.push_back(entry.second);
+    return out;
+  }
+
+  bool training_ = true;
+  std::optional<InitDraws> init_draws_;
+  Named<Tensor<T>> parameters_;
+  Named<Tensor<T>> buffers_;
+  Named<std::shared_ptr<Module>> children_;
+};
+
+// Runs its children in order; they are named "0", "1", ...
+template <class T = float>
+class Sequential : public Module<T> {
+ public:
+  Sequential() = default;
+  template <class M, class... Ms,
+            class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>> &&
+                                     !std::is_same_v<std::decay_t<M>, Sequential>>>
+  explicit Sequential(M&& first, Ms&&... rest) {
+    push_back(std::forward<M>(first));
+    (push_back(std::forward<Ms>(rest)), ...);
+    // C++ leaves the order in which arguments are constructed unspecified (GCC goes right to
+    // left), so temporaries like Sequential(Linear(10, 20), Linear(20, 1)) may have drawn their
+    // weights in another order than PyTorch's. Replay their draws in argument order.
+    const bool temporary[] = {std::is_rvalue_reference_v<M&&>, std::is_rvalue_reference_v<Ms&&>...};
+    replay_initialization(temporary);
+  }
+
+  // Appends a module (copied or moved in) as the next child.
+  template <class M, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>>>>
+  void push_back(M&& module) {
+    this->register_module(next_name(), std::decay_t<M>(std::forward<M>(module)));
+  }
+  // Appends a module shared with the caller.
+  template <class M>
+  void push_back(std::shared_ptr<M> module) {
+    static_assert(std::is_base_of_v<Module<T>, M>, "Sequential::push_back: not a Module of the same T");
+    this->register_module(next_name(), std::move(module));
+  }
+
+  size_t size() const { return this->named_children().size(); }
+  Module<T>& operator[](size_t i) const { return *this->named_children().at(i).second; }
+
+  Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> h = x;  // x: (N, *) through each child in turn
+    for (const auto& child : this->named_children()) h = child.second->forward(h);
+    return h;
+  }
+
+  void initialize() override {
+    for (const auto& child : this->named_children()) child.second->initialize();
+    this->set_init_draws(span_of(this->named_children()));
+  }
+
+ private:
+  std::string next_name() const { return std::to_string(this->named_children().size()); }
+
+  using Draws = typename Module<T>::InitDraws;
+
+  // The one contiguous stretch the children's draws cover, or nothing if they do not.
+  template <class Children>
+  static std::optional<Draws> span_of(const Children& children) {
+    std::vector<const Draws*> draws;
+    for (const auto& child : children) {
+      if (child.second->init_draws()) draws.push_back(&*child.second->init_draws());
+    }
+    if (draws.empty()) return std::nullopt;
+    std::sort(draws.begin(), draws.end(), [](const Draws* a, const Draws* b) { return a->start.offset < b->start.offset; });
+    for (size_t i = 0; i + 1 < draws.size(); ++i) {
+      if (draws[i]->end != draws[i + 1]->start.offset) return std::nullopt;
+    }
+    return Draws{draws.front()->start, draws.back()->end};
+  }
+
+  // Redraws the temporaries' parameters in argument order when their draws were made in
+  // another order, back to back, with nothing drawn since.
+  template <size_t N>
+  void replay_initialization(const bool (&temporary)[N]) {
+    const auto& children = this->named_children();
+    typename Module<T>::template Named<std::shared_ptr<Module<T>>> replayable;
+    for (size_t i = 0; i < N; ++i) {
+      if (temporary[i]) replayable.push_back(children[i]);
+    }
+    if (replayable.size() != N) return;  // a module the caller still holds keeps its values
+    const std::optional<Draws> span = span_of(replayable);
+    Generator& gen = default_generator();
+    if (!span || gen.offset() != span->end) return;
+    bool in_order = true;
+    uint64_t last = 0;
+    for (const auto& child : replayable) {
+      if (!child.second->init_draws()) continue;
+      in_order = in_order && child.second->init_draws()->start.offset >= last;
+      last = child.second->init_draws()->start.offset;
+    }
+    if (!in_order) {
+      gen.restore(span->start);
+      for (const auto& child : replayable) child.second->initialize();
+    }
+    this->set_init_draws(span_of(children));
+  }
+};
+
+template <class M, class... Ms>
+Sequential(M, Ms...) -> Sequential<typename std::decay_t<M>::value_type>;
+
+}  // namespace tapegrad::nn

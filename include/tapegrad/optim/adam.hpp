@@ -1,0 +1,121 @@
+#pragma once
+// Adam, number for number with torch.optim.Adam (single-tensor path): coupled L2
+// weight_decay, bias corrections, eps added after the second-moment correction, amsgrad.
+#include <cmath>
+#include <tuple>
+
+#include "../ops/kernels.hpp"
+#include "optimizer.hpp"
+
+namespace tapegrad::optim {
+
+struct AdamOptions {
+  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  AdamOptions& lr(double v) { lr_ = v; return *this; }
+  AdamOptions& betas(std::tuple<double, double> v) { betas_ = v; return *this; }
+  AdamOptions& eps(double v) { eps_ = v; return *this; }
+  AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  AdamOptions& amsgrad(bool v) { amsgrad_ = v; return *this; }
+  double lr() const { return lr_; }
+  std::tuple<double, double> betas() const { return betas_; }
+  double eps() const { return eps_; }
+  double weight_decay() const { return weight_decay_; }
+  bool amsgrad() const { return amsgrad_; }
+
+ private:
+  double lr_;
+  std::tuple<double, double> betas_{0.9, 0.999};
+  double eps_ = 1e-8;
+  double weight_decay_ = 0;
+  bool amsgrad_ = false;
+};
+
+template <class T = float>
+class Adam : public Optimizer<T> {
+ public:
+  Adam(std::vector<Tensor<T>> params, double lr = 1e-3) : Adam(std::move(params), AdamOptions(lr)) {}
+  Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
+      : Optimizer<T>(std::move(params), "Adam"), options_(options) {
+    const auto [b1, b2] = options.betas();
+    detail::check(options.lr() >= 0, "Adam: invalid learning rate: ", options.lr());
+    detail::check(options.eps() >= 0, "Adam: invalid epsilon value: ", options.eps());
+    detail::check(b1 >= 0 && b1 < 1, "Adam: invalid beta parameter at index 0: ", b1);
+    detail::check(b2 >= 0 && b2 < 1, "Adam: invalid beta parameter at index 1: ", b2);
+    detail::check(options.weight_decay() >= 0, "Adam: invalid weight_decay value: ", options.weight_decay());
+    state_.resize(this->params_.size());
+  }
+
+  const AdamOptions& options() const { return options_; }
+  double lr() const { return options_.lr(); }
+  void set_lr(double v) {
+    detail::check(v >= 0, "Adam: invalid learning rate: ", v);
+    options_.lr(v);
+  }
+
+  void step() override {
+    std::vector<Tensor<T>> grads;
+    grads.reserve(this->params_.size());
+    for (const Tensor<T>& p : this->params_) grads.push_back(p.grad());
+    step(grads);
+  }
+
+  // One update with the gradients given explicitly (undefined ones skip their parameter).
+  void step(const std::vector<Tensor<T>>& grads) {
+    const auto& params = this->params_;
+    detail::check(grads.size() == params.size(), "Adam: step got ", grads.size(), " gradients for ", params.size(),
+                  " parameters");
+    for (size_t i = 0; i < params.size(); ++i) {  // check everything first: a failed step changes nothing
+      if (!grads[i].defined()) continue;
+      detail::check(grads[i].sizes() == params[i].sizes(), "Adam: gradient ", i, " has shape ", grads[i].sizes(),
+                    " but parameter ", i, " has shape ", params[i].sizes());
+      if (state_[i].exp_avg.defined() && state_[i].exp_avg.sizes() != params[i].sizes()) {
+        detail::fail("Adam: parameter ", i, " changed shape from ", state_[i].exp_avg.sizes(), " to ", params[i].sizes(),
+                     " between steps");
+      }
+    }
+    const auto [beta1, beta2] = options_.betas();
+    const bool amsgrad = options_.amsgrad();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      State& s = state_[i];
+      if (!s.exp_avg.defined()) {
+        s.exp_avg = zeros_like(params[i]);
+        s.exp_avg_sq = zeros_like(params[i]);
+        if (amsgrad) s.max_exp_avg_sq = zeros_like(params[i]);
+      }
+      s.step += 1;
+      const double bias_correction1 = 1 - std::pow(beta1, s.step);
+      const double bias_correction2 = 1 - std::pow(beta2, s.step);
+      const T step_size = static_cast<T>(options_.lr() / bias_correction1);
+      const T bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+      const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
+      const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
+      const T wd = static_cast<T>(options_.weight_decay()), eps = static_cast<T>(options_.eps());
+      const int64_t n = params[i].numel();
+      T* p = params[i].data();
+      const T* g = grads[i].data();
+      T* m = s.exp_avg.data();
+      T* v = s.exp_avg_sq.data();
+      T* vmax = amsgrad ? s.max_exp_avg_sq.data() : nullptr;
+      for (int64_t k = 0; k < n; ++k) {
+        const T gk = wd != T(0) ? g[k] + wd * p[k] : g[k];  // grad.add(param, alpha=weight_decay)
+        m[k] = m[k] * b1 + one_minus_b1 * gk;               // exp_avg.mul_(b1).add_(g, alpha=1-b1)
+        v[k] = v[k] * b2 + one_minus_b2 * gk * gk;          // exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
+        T second = v[k];
+        if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
+        const T denom = std::sqrt(second) / bc2_sqrt + eps;
+        p[k] = p[k] + (-step_size) * (m[k] / denom);  // param.addcdiv_(m, denom, value=-step_size)
+      }
+    }
+  }
+
+ private:
+  struct State {
+    int64_t step = 0;
+    Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  };
+  AdamOptions options_;
+  std::vector<State> state_;
+};
+
+}  // namespace tapegrad::optim
