@@ -120,7 +120,8 @@ Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> operator-(const Tensor<T>& a) {
-  Tensor<T> out = detail::evaluate<T>(a.checked("neg").sizes, -detail::array(a));
+  a.checked("neg");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), -detail::array(a));
   if (detail::any_requires_grad(a)) {
     detail::record(out, "NegBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::evaluate<T>(g.sizes(), -detail::array(g));
@@ -134,7 +135,8 @@ Tensor<T> operator-(const Tensor<T>& a) {
 
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator+(const Tensor<T>& a, S s) {
-  Tensor<T> out = detail::evaluate<T>(a.checked("add").sizes, detail::array(a) + static_cast<T>(s));
+  a.checked("add");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) + static_cast<T>(s));
   if (detail::any_requires_grad(a)) {
     detail::record(out, "AddBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g; }, a);
   }
@@ -148,7 +150,8 @@ Tensor<T> operator+(S s, const Tensor<T>& a) {
 
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator-(const Tensor<T>& a, S s) {
-  Tensor<T> out = detail::evaluate<T>(a.checked("sub").sizes, detail::array(a) - static_cast<T>(s));
+  a.checked("sub");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) - static_cast<T>(s));
   if (detail::any_requires_grad(a)) {
     detail::record(out, "SubBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g; }, a);
   }
@@ -157,7 +160,8 @@ Tensor<T> operator-(const Tensor<T>& a, S s) {
 
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator-(S s, const Tensor<T>& a) {
-  Tensor<T> out = detail::evaluate<T>(a.checked("rsub").sizes, static_cast<T>(s) - detail::array(a));
+  a.checked("rsub");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), static_cast<T>(s) - detail::array(a));
   if (detail::any_requires_grad(a)) {
     detail::record(out, "RsubBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::evaluate<T>(g.sizes(), -detail::array(g));
@@ -169,7 +173,8 @@ Tensor<T> operator-(S s, const Tensor<T>& a) {
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator*(const Tensor<T>& a, S s) {
   const T v = static_cast<T>(s);
-  Tensor<T> out = detail::evaluate<T>(a.checked("mul").sizes, detail::array(a) * v);
+  a.checked("mul");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) * v);
   if (detail::any_requires_grad(a)) {
     detail::record(out, "MulBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::evaluate<T>(g.sizes(), detail::array(g) * v);
@@ -186,7 +191,8 @@ Tensor<T> operator*(S s, const Tensor<T>& a) {
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator/(const Tensor<T>& a, S s) {
   const T v = static_cast<T>(s);
-  Tensor<T> out = detail::evaluate<T>(a.checked("div").sizes, detail::array(a) / v);
+  a.checked("div");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) / v);
   if (detail::any_requires_grad(a)) {
     detail::record(out, "DivBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::evaluate<T>(g.sizes(), detail::array(g) / v);
@@ -197,7 +203,8 @@ Tensor<T> operator/(const Tensor<T>& a, S s) {
 
 template <class T>
 Tensor<T> reciprocal(const Tensor<T>& a) {
-  Tensor<T> out = detail::evaluate<T>(a.checked("reciprocal").sizes, detail::array(a).inverse());
+  a.checked("reciprocal");  // before the expression below reads it
+  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a).inverse());
   if (detail::any_requires_grad(a)) {
     detail::record(out, "ReciprocalBackward", [y = out.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::evaluate<T>(g.sizes(), -detail::array(g) * (detail::array(y) * detail::array(y)));
@@ -221,12 +228,14 @@ Tensor<T> operator/(S s, const Tensor<T>& a) {
   }                                                                                              \
   template <class T, class S, detail::if_scalar<S> = 0>                                          \
   Tensor<T> operator OP(const Tensor<T>& a, S s) {                                               \
-    return detail::evaluate<T>(a.checked(NAME).sizes,                                            \
+    a.checked(NAME);                                                                             \
+    return detail::evaluate<T>(a.sizes(),                                            \
                                detail::CompareOp<CMP>::apply(detail::array(a), static_cast<T>(s))); \
   }                                                                                              \
   template <class T, class S, detail::if_scalar<S> = 0>                                          \
   Tensor<T> operator OP(S s, const Tensor<T>& a) {                                               \
-    return detail::evaluate<T>(a.checked(NAME).sizes,                                            \
+    a.checked(NAME);                                                                             \
+    return detail::evaluate<T>(a.sizes(),                                            \
                                detail::CompareOp<CMP>::apply(static_cast<T>(s), detail::array(a))); \
   }
 

@@ -37,28 +37,32 @@ Tensor<T> pow_values(const Tensor<T>& x, T p) {
 
 template <class T>
 Tensor<T> exp(const Tensor<T>& x) {
-  Tensor<T> y = detail::evaluate<T>(x.checked("exp").sizes, detail::array(x).exp());
+  x.checked("exp");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).exp());
   detail::record_unary(y, "ExpBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * y; });
   return y;
 }
 
 template <class T>
 Tensor<T> log(const Tensor<T>& x) {
-  Tensor<T> y = detail::evaluate<T>(x.checked("log").sizes, detail::array(x).log());
+  x.checked("log");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).log());
   detail::record_unary(y, "LogBackward", x, x.detach(), [](const auto& g, const auto& x) { return g / x; });
   return y;
 }
 
 template <class T>
 Tensor<T> sqrt(const Tensor<T>& x) {
-  Tensor<T> y = detail::evaluate<T>(x.checked("sqrt").sizes, detail::array(x).sqrt());
+  x.checked("sqrt");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).sqrt());
   detail::record_unary(y, "SqrtBackward", x, y.detach(), [](const auto& g, const auto& y) { return g / (2 * y); });
   return y;
 }
 
 template <class T>
 Tensor<T> abs(const Tensor<T>& x) {
-  Tensor<T> y = detail::evaluate<T>(x.checked("abs").sizes, detail::array(x).abs());
+  x.checked("abs");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).abs());
   // d|x| = sign(x), with sign(0) = 0
   detail::record_unary(y, "AbsBackward", x, x.detach(), [](const auto& g, const auto& x) { return g * x.sign(); });
   return y;
@@ -67,7 +71,8 @@ Tensor<T> abs(const Tensor<T>& x) {
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> pow(const Tensor<T>& x, S exponent) {
   const T p = static_cast<T>(exponent);
-  Tensor<T> y = detail::pow_values(x.checked("pow"), p);
+  x.checked("pow");
+  Tensor<T> y = detail::pow_values(x, p);
   if (detail::any_requires_grad(x)) {
     detail::record(y, "PowBackward", [p, xs = x.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
       // d x^p = p x^(p-1); a zero exponent has zero gradient
@@ -84,7 +89,8 @@ Tensor<T> pow(const Tensor<T>& x, S exponent) {
 
 template <class T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  Tensor<T> y = detail::evaluate<T>(x.checked("tanh").sizes, detail::array(x).tanh());
+  x.checked("tanh");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).tanh());
   detail::record_unary(y, "TanhBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * (1 - y * y); });
   return y;
 }
@@ -92,7 +98,8 @@ Tensor<T> tanh(const Tensor<T>& x) {
 template <class T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
   // 1 / (1 + e^-x): e^-x overflows to inf for very negative x, giving exactly 0, never NaN.
-  Tensor<T> y = detail::evaluate<T>(x.checked("sigmoid").sizes, (T(1) + (-detail::array(x)).exp()).inverse());
+  x.checked("sigmoid");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), (T(1) + (-detail::array(x)).exp()).inverse());
   detail::record_unary(y, "SigmoidBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * (1 - y) * y; });
   return y;
 }
@@ -100,7 +107,8 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
   // x < 0 ? 0 : x lets NaN through, as PyTorch does
-  Tensor<T> y = detail::evaluate<T>(x.checked("relu").sizes,
+  x.checked("relu");  // before the expression below reads it
+  Tensor<T> y = detail::evaluate<T>(x.sizes(),
                                     detail::array(x).unaryExpr([](T v) { return v < T(0) ? T(0) : v; }));
   detail::record_unary(y, "ReluBackward", x, y.detach(), [](const auto& g, const auto& y) {
     return g.binaryExpr(y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });  // relu'(0) = 0
