@@ -1,6 +1,7 @@
 #pragma once
 // Shared test helpers: value comparison, golden-file reading, gradcheck wrappers.
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -80,7 +81,11 @@ inline std::map<std::string, GoldenTensor> read_golden(const std::string& file) 
     for (auto& v : g.values) {
       std::string token;
       in >> token;
-      v = std::stod(token);  // stod reads "nan" and "inf" too
+      char* end = nullptr;
+      v = std::strtod(token.c_str(), &end);  // reads nan, inf and denormals (stod throws on those)
+      if (token.empty() || end != token.c_str() + token.size()) {
+        FAIL("golden file " << file << ", tensor " << name << ": bad value '" << token << "'");
+      }
     }
     REQUIRE(in.good());
     out[name] = std::move(g);

@@ -60,7 +60,7 @@ class Generator {
     } else {
       u = static_cast<float>(random() & ((uint32_t(1) << 24) - 1)) * (1.0f / float(1 << 24));
     }
-    return u * (to - from) + from;
+    return std::fma(u, to - from, from);  // PyTorch's x86 kernels are built with FMA: bit-exact
   }
 
   // One standard normal draw in double, with PyTorch's one-value cache.
@@ -72,7 +72,9 @@ class Generator {
     }
     const double u1 = uniform<double>(0, 1);
     const double u2 = uniform<double>(0, 1);
-    const double r = std::sqrt(-2.0 * std::log1p(-u2));
+    // log(1 - u2), not log1p(-u2): PyTorch 1.13's normal_distribution (later versions use
+    // log1p, which moves the double draws by an ulp)
+    const double r = std::sqrt(-2.0 * std::log(1.0 - u2));
     const double theta = 2.0 * kPi * u1;
     next_normal_ = r * std::sin(theta);
     return r * std::cos(theta);
@@ -117,9 +119,11 @@ void normal_fill_16(T* d, T mean, T std) {
     const T u1 = 1 - d[j];  // [0, 1) -> (0, 1] for the log
     const T u2 = d[j + 8];
     const T radius = std::sqrt(-2 * std::log(u1));
-    const T theta = static_cast<T>(2.0f * kPi * u2);
-    d[j] = radius * std::cos(theta) * std + mean;
-    d[j + 8] = radius * std::sin(theta) * std + mean;
+    // float(2 pi) * u2 in T: for float, PyTorch's AVX2 kernel (what x86 builds run) multiplies
+    // in float, and the rounding of theta moves r cos(theta) by up to ~2e-6; double is unchanged.
+    const T theta = static_cast<T>(2.0 * kPi) * u2;
+    d[j] = std::fma(radius * std::cos(theta), std, mean);  // fused, as PyTorch's x86 kernels
+    d[j + 8] = std::fma(radius * std::sin(theta), std, mean);
   }
 }
 

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -14,8 +13,8 @@ namespace tapegrad::detail {
 
 // ---- Block pool -------------------------------------------------------------------------
 // Size classes are powers of two from 64 bytes; every block is 64-byte aligned and comes from
-// std::aligned_alloc, so a block freed on another thread (or after the pool died) is simply
-// cached there (or released with std::free).
+// the aligned global operator new (so allocation counters see it), so a block freed on another
+// thread (or after the pool died) is simply cached there (or released to the heap).
 class BlockPool {
  public:
   static constexpr std::size_t kAlignment = 64;
@@ -28,7 +27,7 @@ class BlockPool {
     for (auto& head : free_lists_) {
       while (head) {
         FreeBlock* next = head->next;
-        std::free(head);
+        release_block(head);
         head = next;
       }
     }
@@ -65,17 +64,14 @@ class BlockPool {
 
   void deallocate(void* p, std::size_t bytes) noexcept {
     const int c = size_class(bytes);
-    if (c >= kClasses) return std::free(p);
+    if (c >= kClasses) return release_block(p);
     auto* b = static_cast<FreeBlock*>(p);
     b->next = free_lists_[c];
     free_lists_[c] = b;
   }
 
-  static void* allocate_fresh(int c) {
-    void* p = std::aligned_alloc(kAlignment, class_bytes(c));
-    if (!p) throw std::bad_alloc();
-    return p;
-  }
+  static void* allocate_fresh(int c) { return ::operator new(class_bytes(c), std::align_val_t(kAlignment)); }
+  static void release_block(void* p) noexcept { ::operator delete(p, std::align_val_t(kAlignment)); }
 
  private:
   struct FreeBlock {
@@ -99,7 +95,7 @@ inline void* pool_allocate(std::size_t bytes) {
 inline void pool_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
   if (BlockPool* pool = thread_pool()) return pool->deallocate(p, bytes);
-  std::free(p);
+  BlockPool::release_block(p);
 }
 
 // Classes that derive from this get pooled operator new/delete.

@@ -219,13 +219,14 @@ Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& t) {
   Tensor<T> loss = scalar_tensor<T>(total / static_cast<T>(n));
   if (detail::any_requires_grad(p, t)) {
     detail::record(loss, "BinaryCrossEntropyBackward", [ps = p.detach(), ts = t.detach(), n](const Tensor<T>& g, detail::GradOut<T>& grads) {
-      // d/dp = (p - t) / max((1 - p) p, 1e-12), times g / n for the mean
+      // d/dp = (p - t) / max((1 - p) p, 1e-12), times g / n for the mean; PyTorch's 1e-12 is
+      // a float constant, so double sees 9.99999996e-13 there too
       const T scale = g.data()[0] / static_cast<T>(n);
       if (grads.needed(0)) {
         Tensor<T> gp = detail::make_tensor<T>(ps.sizes());
         for (int64_t i = 0; i < n; ++i) {
           const T pv = ps.data()[i];
-          gp.data()[i] = scale * (pv - ts.data()[i]) / std::max((1 - pv) * pv, T(1e-12));
+          gp.data()[i] = scale * (pv - ts.data()[i]) / std::max((1 - pv) * pv, static_cast<T>(1e-12f));
         }
         grads[0] = gp;
       }

@@ -23,9 +23,14 @@ class Linear : public Module<T> {
   }
 
   void reset_parameters() override {
-    const double bound = in_features > 0 ? 1.0 / std::sqrt(static_cast<double>(in_features)) : 0.0;
-    weight.uniform_(-bound, bound);
-    if (bias.defined()) bias.uniform_(-bound, bound);
+    // The weight bound as kaiming_uniform_(a=sqrt(5)) rounds it, sqrt(3) * gain / sqrt(fan_in):
+    // 1/sqrt(in) up to an ulp or two, which double weights would show in their last bits.
+    const double fan_in = static_cast<double>(in_features), a = std::sqrt(5.0);
+    const double gain = std::sqrt(2.0 / (1 + a * a));
+    const double weight_bound = in_features > 0 ? std::sqrt(3.0) * (gain / std::sqrt(fan_in)) : 0.0;
+    const double bias_bound = in_features > 0 ? 1 / std::sqrt(fan_in) : 0.0;
+    weight.uniform_(-weight_bound, weight_bound);
+    if (bias.defined()) bias.uniform_(-bias_bound, bias_bound);
   }
 
   Tensor<T> forward(const Tensor<T>& x) override { return functional::linear(x, weight, bias); }

@@ -39,6 +39,14 @@ template <class T>
 Tensor<T> exp(const Tensor<T>& x) {
   x.checked("exp");  // before the expression below reads it
   Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).exp());
+  // Eigen 3.4's vectorized exp clamps its argument at -88.723 (float) / -709.784 (double), giving
+  // a denormal for every x below where the true value (and PyTorch's) is smaller or 0: redo those.
+  const T clamp = std::is_same_v<T, float> ? T(-88.72) : T(-709.78);
+  const T* px = x.data();
+  T* py = y.data();
+  for (int64_t i = 0, n = y.numel(); i < n; ++i) {
+    if (px[i] < clamp) py[i] = std::exp(px[i]);
+  }
   detail::record_unary(y, "ExpBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * y; });
   return y;
 }

@@ -78,7 +78,8 @@ GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, cons
     }
   }
 
-  // Numerical Jacobian by central differences, restoring each value exactly.
+  // Numerical Jacobian by central differences, restoring each value exactly. Outputs are
+  // cloned, as PyTorch's gradcheck does: a view (reshape, squeeze) shares the input's values.
   for (size_t c = 0; c < checked.size(); ++c) {
     const Tensor<double>& x = inputs[checked[c]];
     for (int64_t k = 0; k < x.numel(); ++k) {
@@ -87,9 +88,9 @@ GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, cons
       {
         NoGradGuard no_grad;
         x.data()[k] = original + opts.eps;
-        plus = f(inputs);
+        plus = f(inputs).clone();
         x.data()[k] = original - opts.eps;
-        minus = f(inputs);
+        minus = f(inputs).clone();
         x.data()[k] = original;
       }
       for (int64_t j = 0; j < n_out; ++j) {
