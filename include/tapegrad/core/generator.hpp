@@ -3,17 +3,123 @@
 // project's reference notes): a 32-bit Mersenne Twister, 24-bit float and 53-bit double
 // uniforms, a cached scalar Box-Muller for fewer than 16 normals and the 16-wide block
 // Box-Muller for more.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <random>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "factories.hpp"
 
 namespace tapegrad {
 
 inline constexpr double kPi = 3.14159265358979323846;
+
+// The 32-bit Mersenne Twister: the same words as std::mt19937 from the same seed, with a
+// 32-bit state (std::mt19937 keeps 64-bit words) and a bulk fill for tensor-sized draws.
+class MT19937 {
+ public:
+  static constexpr int kN = 624, kM = 397;
+
+  explicit MT19937(uint32_t s = 5489u) { seed(s); }
+
+  void seed(uint32_t s) {
+    state_[0] = s;
+    for (int i = 1; i < kN; ++i) state_[i] = 1812433253u * (state_[i - 1] ^ (state_[i - 1] >> 30)) + static_cast<uint32_t>(i);
+    index_ = kN;
+  }
+
+  uint32_t operator()() {
+    if (index_ >= kN) twist();
+    return temper(state_[index_++]);
+  }
+
+  // out[0, n) = the next n words.
+  void generate(uint32_t* out, int64_t n) {
+    while (n > 0) {
+      if (index_ >= kN) twist();
+      const int take = static_cast<int>(std::min<int64_t>(n, kN - index_));
+      int k = 0;
+#if defined(__SSE2__)
+      for (; k + 4 <= take; k += 4) {
+        const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state_ + index_ + k));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), temper4(y));
+      }
+#endif
+      for (; k < take; ++k) out[k] = temper(state_[index_ + k]);
+      index_ += take;
+      out += take;
+      n -= take;
+    }
+  }
+
+ private:
+  static constexpr uint32_t kUpper = 0x80000000u, kLower = 0x7fffffffu, kMatrix = 0x9908b0dfu;
+
+  static uint32_t temper(uint32_t y) {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+  }
+  static uint32_t mix(uint32_t upper, uint32_t lower, uint32_t far) {
+    const uint32_t y = (upper & kUpper) | (lower & kLower);
+    return far ^ (y >> 1) ^ ((0u - (y & 1u)) & kMatrix);
+  }
+#if defined(__SSE2__)
+  // The same two functions on four words at once.
+  static __m128i temper4(__m128i y) {
+    y = _mm_xor_si128(y, _mm_srli_epi32(y, 11));
+    y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 7), _mm_set1_epi32(static_cast<int>(0x9d2c5680u))));
+    y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 15), _mm_set1_epi32(static_cast<int>(0xefc60000u))));
+    return _mm_xor_si128(y, _mm_srli_epi32(y, 18));
+  }
+  // state[i, i+4) = mix(state[i + j], state[i + j + 1], state[far + j]) for j < 4
+  void mix4(int i, int far) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state_ + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state_ + i + 1));
+    const __m128i f = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state_ + far));
+    const __m128i y = _mm_or_si128(_mm_and_si128(a, _mm_set1_epi32(static_cast<int>(kUpper))),
+                                   _mm_and_si128(b, _mm_set1_epi32(static_cast<int>(kLower))));
+    const __m128i odd = _mm_cmpeq_epi32(_mm_and_si128(y, _mm_set1_epi32(1)), _mm_set1_epi32(1));
+    const __m128i r = _mm_xor_si128(_mm_xor_si128(f, _mm_srli_epi32(y, 1)),
+                                    _mm_and_si128(odd, _mm_set1_epi32(static_cast<int>(kMatrix))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state_ + i), r);
+  }
+#endif
+  void twist() {
+    constexpr int kSplit = kN - kM;  // below it the far word is ahead, above it already new
+#if defined(__SSE2__)
+    int i = 0;
+    for (; i + 4 <= kSplit; i += 4) mix4(i, i + kM);
+    for (; i < kSplit; ++i) state_[i] = mix(state_[i], state_[i + 1], state_[i + kM]);
+    static_assert((kN - 1 - kSplit) % 4 == 0, "the second stretch is whole vectors");
+    for (int j = kSplit; j < kN - 1; j += 4) mix4(j, j - kSplit);
+#else
+    for (int i = 0; i < kSplit; ++i) state_[i] = mix(state_[i], state_[i + 1], state_[i + kM]);
+    for (int j = kSplit; j < kN - 1; ++j) state_[j] = mix(state_[j], state_[j + 1], state_[j - kSplit]);
+#endif
+    state_[kN - 1] = mix(state_[kN - 1], state_[0], state_[kM - 1]);
+    index_ = 0;
+  }
+
+  uint32_t state_[kN];
+  int index_ = kN;
+};
+
+namespace detail {
+// The uniform on [0, 1) PyTorch makes of one word (float) or two (double, first one high).
+inline float unit_float(uint32_t w) { return static_cast<float>(w & ((1u << 24) - 1)) * (1.0f / float(1 << 24)); }
+inline double unit_double(uint32_t hi, uint32_t lo) {
+  const uint64_t bits = (static_cast<uint64_t>(hi) << 32) | lo;
+  // through int64: the 53-bit value fits, and the signed conversion is one instruction on x86
+  return static_cast<double>(static_cast<int64_t>(bits & ((uint64_t(1) << 53) - 1))) * (1.0 / double(uint64_t(1) << 53));
+}
+
+}  // namespace detail
 
 class Generator {
  public:
@@ -29,12 +135,17 @@ class Generator {
 
   uint32_t random() {
     ++offset_;
-    return static_cast<uint32_t>(engine_());
+    return engine_();
+  }
+  // out[0, n) = the next n words, as n calls of random() would give.
+  void random_words(uint32_t* out, int64_t n) {
+    offset_ += static_cast<uint64_t>(n);
+    engine_.generate(out, n);
   }
 
   // The whole state, to replay a stretch of draws (see nn::Sequential).
   struct Snapshot {
-    std::mt19937 engine;
+    MT19937 engine;
     std::optional<double> next_normal;
     uint64_t offset;
   };
@@ -56,9 +167,10 @@ class Generator {
   T uniform(T from, T to) {
     T u;
     if constexpr (std::is_same_v<T, double>) {
-      u = static_cast<double>(random64() & ((uint64_t(1) << 53) - 1)) * (1.0 / double(uint64_t(1) << 53));
+      const uint32_t hi = random();
+      u = detail::unit_double(hi, random());
     } else {
-      u = static_cast<float>(random() & ((uint32_t(1) << 24) - 1)) * (1.0f / float(1 << 24));
+      u = detail::unit_float(random());
     }
     return std::fma(u, to - from, from);  // PyTorch's x86 kernels are built with FMA: bit-exact
   }
@@ -84,7 +196,7 @@ class Generator {
   std::mutex& mutex() { return mutex_; }
 
  private:
-  std::mt19937 engine_;
+  MT19937 engine_;
   std::optional<double> next_normal_;
   uint64_t offset_ = 0;
   std::mutex mutex_;
@@ -105,11 +217,45 @@ inline void manual_seed(uint64_t seed) {
 
 namespace detail {
 
+// Calls f(i, words, count) for the next n words of gen, drawn in stack-sized chunks: words
+// [0, count) are the draws i .. i + count. Chunks are even, so pairs never straddle two.
+template <class F>
+void for_each_chunk(Generator& gen, int64_t n, F&& f) {
+  constexpr int64_t kChunk = 512;
+  uint32_t words[kChunk];
+  for (int64_t first = 0; first < n; first += kChunk) {
+    const int64_t take = std::min(kChunk, n - first);
+    gen.random_words(words, take);
+    f(first, words, take);
+  }
+}
+
+// d[0, n) = one uniform draw each on [from, to), in order; the caller holds gen's lock.
+template <class T>
+void uniform_draws(T* d, int64_t n, double from, double to, Generator& gen) {
+  const T lo = static_cast<T>(from), span = static_cast<T>(to) - lo;
+  const bool unit = lo == T(0) && span == T(1);
+  if constexpr (std::is_same_v<T, float>) {
+    for_each_chunk(gen, n, [&](int64_t first, const uint32_t* w, int64_t count) {
+      for (int64_t k = 0; k < count; ++k) {
+        const float u = unit_float(w[k]);
+        d[first + k] = unit ? u : std::fma(u, span, lo);  // fused, as PyTorch's x86 kernels
+      }
+    });
+  } else {
+    for_each_chunk(gen, 2 * n, [&](int64_t first, const uint32_t* w, int64_t count) {
+      for (int64_t k = 0; k < count; k += 2) {
+        const double u = unit_double(w[k], w[k + 1]);
+        d[(first + k) / 2] = unit ? u : std::fma(u, span, lo);
+      }
+    });
+  }
+}
+
 template <class T>
 void uniform_fill(T* d, int64_t n, double from, double to, Generator& gen) {
   std::lock_guard<std::mutex> lock(gen.mutex());
-  const T lo = static_cast<T>(from), hi = static_cast<T>(to);
-  for (int64_t i = 0; i < n; ++i) d[i] = gen.uniform<T>(lo, hi);
+  uniform_draws(d, n, from, to, gen);
 }
 
 // Box-Muller on 16 uniforms in place: d[j], d[j+8] become a pair of normals (j < 8).
@@ -135,11 +281,11 @@ void normal_fill(T* d, int64_t n, double mean, double std, Generator& gen) {
     return;
   }
   const T m = static_cast<T>(mean), s = static_cast<T>(std);
-  for (int64_t i = 0; i < n; ++i) d[i] = gen.uniform<T>(0, 1);
+  uniform_draws(d, n, 0.0, 1.0, gen);
   for (int64_t i = 0; i + 16 <= n; i += 16) normal_fill_16(d + i, m, s);
   if (n % 16 != 0) {  // the tail: redraw the last 16 values and transform them together
     T* tail = d + n - 16;
-    for (int j = 0; j < 16; ++j) tail[j] = gen.uniform<T>(0, 1);
+    uniform_draws(tail, 16, 0.0, 1.0, gen);
     normal_fill_16(tail, m, s);
   }
 }
@@ -147,7 +293,11 @@ void normal_fill(T* d, int64_t n, double mean, double std, Generator& gen) {
 template <class T>
 void bernoulli_fill(T* d, int64_t n, double p, Generator& gen) {
   std::lock_guard<std::mutex> lock(gen.mutex());
-  for (int64_t i = 0; i < n; ++i) d[i] = gen.uniform<double>(0, 1) < p ? T(1) : T(0);
+  // each element: a double uniform from two words, 1 if it is below p
+  for_each_chunk(gen, 2 * n, [&](int64_t first, const uint32_t* w, int64_t count) {
+    T* out = d + first / 2;
+    for (int64_t k = 0; k < count; k += 2) out[k / 2] = unit_double(w[k], w[k + 1]) < p ? T(1) : T(0);
+  });
 }
 
 }  // namespace detail
