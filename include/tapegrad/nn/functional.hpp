@@ -66,12 +66,30 @@ struct BatchNormOptions {
   double eps = 1e-5;
 };
 
+namespace detail_bn {
+
+// Calls f(c, j) for every element of x viewed as (N, C, L), in memory order: its channel c and
+// flat index j. Per-channel sums taken this way add each channel's values in the same order
+// as a loop over that channel alone, and vectorise across channels when L is 1.
+template <class F>
+void for_each_channel_element(int64_t N, int64_t C, int64_t L, F&& f) {
+  int64_t j = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t l = 0; l < L; ++l, ++j) f(c, j);
+    }
+  }
+}
+
+}  // namespace detail_bn
+
 // Batch normalisation over (N, C) or (N, C, L) inputs, per channel C. In training the batch
 // statistics normalise (biased variance) and update running_mean / running_var (unbiased) in
-// place; in eval the running statistics normalise.
+// place; in eval the running statistics normalise. Sums accumulate in double.
 template <class T>
 Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Tensor<T>& running_var,
                      const Tensor<T>& weight, const Tensor<T>& bias, const BatchNormOptions& opt) {
+  using detail_bn::for_each_channel_element;
   const Dims& sx = x.checked("batch_norm").sizes;
   detail::check(sx.size() == 2 || sx.size() == 3, "batch_norm: expected 2D or 3D input (N, C) or (N, C, L), got shape ", sx);
   const int64_t N = sx[0], C = sx[1], L = sx.size() == 3 ? sx[2] : 1;
@@ -82,54 +100,58 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
                     " channels but a parameter or running statistic has shape ", t->sizes());
     }
   }
+  detail::check(running_mean.defined() == running_var.defined(),
+                "batch_norm: running_mean and running_var must both be given or both be omitted");
+  detail::check(opt.training || running_mean.defined(), "batch_norm: running_mean and running_var are needed in eval mode");
   const int64_t count = N * L;  // values per channel
   if (opt.training) {
     detail::check(count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ", sx);
   }
-  // x viewed as (N, C, L): channel c of sample n is the run x[(n*C + c)*L .. +L). Sums
-  // accumulate in double, as PyTorch's CPU kernel does for float.
-  Tensor<T> mean = detail::make_tensor<T>(channel), invstd = detail::make_tensor<T>(channel);
   const T* px = x.data();
-  for (int64_t c = 0; c < C; ++c) {
-    T m, var_biased;
-    if (opt.training) {
-      double s = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t l = 0; l < L; ++l) s += px[(n * C + c) * L + l];
-      }
-      m = static_cast<T>(s / static_cast<double>(count));
-      double ss = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t l = 0; l < L; ++l) {
-          const T d = px[(n * C + c) * L + l] - m;
-          ss += d * d;
-        }
-      }
-      const T var_sum = static_cast<T>(ss);
-      var_biased = var_sum / static_cast<T>(count);
+  Tensor<T> mean = detail::make_tensor<T>(channel), invstd = detail::make_tensor<T>(channel);
+  T* pm = mean.data();
+  T* pi = invstd.data();
+  if (opt.training) {
+    Tensor<double> acc = detail::make_tensor<double>(channel);
+    double* pa = acc.data();
+    std::fill_n(pa, C, 0.0);
+    for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) { pa[c] += px[j]; });
+    for (int64_t c = 0; c < C; ++c) pm[c] = static_cast<T>(pa[c] / static_cast<double>(count));
+    std::fill_n(pa, C, 0.0);
+    for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) {
+      const T d = px[j] - pm[c];
+      pa[c] += d * d;
+    });
+    const double mom = opt.momentum;
+    for (int64_t c = 0; c < C; ++c) {
+      const T var_sum = static_cast<T>(pa[c]);
+      pi[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_sum / static_cast<T>(count)) + opt.eps));
       if (running_mean.defined()) {
-        const double mom = opt.momentum;
-        running_mean.data()[c] = static_cast<T>(mom * m + (1 - mom) * running_mean.data()[c]);
+        T& rm = running_mean.data()[c];
+        T& rv = running_var.data()[c];
+        rm = static_cast<T>(mom * pm[c] + (1 - mom) * rm);
         const double unbiased = var_sum / static_cast<T>(count - 1);
-        running_var.data()[c] = static_cast<T>(mom * unbiased + (1 - mom) * running_var.data()[c]);
+        rv = static_cast<T>(mom * unbiased + (1 - mom) * rv);
       }
-    } else {
-      m = running_mean.data()[c];
-      var_biased = running_var.data()[c];
     }
-    mean.data()[c] = m;
-    invstd.data()[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_biased) + opt.eps));
+  } else {
+    for (int64_t c = 0; c < C; ++c) {
+      pm[c] = running_mean.data()[c];
+      pi[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(running_var.data()[c]) + opt.eps));
+    }
   }
   // y = x * alpha + beta with alpha = invstd * w, beta = b - mean * invstd * w (PyTorch's order)
-  Tensor<T> y = detail::make_tensor<T>(sx);
-  T* py = y.data();
+  Tensor<T> alpha = detail::make_tensor<T>(channel), beta = detail::make_tensor<T>(channel);
   for (int64_t c = 0; c < C; ++c) {
     const T w = weight.defined() ? weight.data()[c] : T(1), b = bias.defined() ? bias.data()[c] : T(0);
-    const T alpha = invstd.data()[c] * w, beta = b - mean.data()[c] * invstd.data()[c] * w;
-    for (int64_t n = 0; n < N; ++n) {
-      for (int64_t l = 0; l < L; ++l) py[(n * C + c) * L + l] = px[(n * C + c) * L + l] * alpha + beta;
-    }
+    alpha.data()[c] = pi[c] * w;
+    beta.data()[c] = b - pm[c] * pi[c] * w;
   }
+  Tensor<T> y = detail::make_tensor<T>(sx);
+  T* py = y.data();
+  const T* pal = alpha.data();
+  const T* pbe = beta.data();
+  for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) { py[j] = px[j] * pal[c] + pbe[c]; });
 
   const bool affine = weight.defined() && bias.defined();
   const bool needs = affine ? detail::any_requires_grad(x, weight, bias) : detail::any_requires_grad(x);
@@ -138,44 +160,49 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
                      training = opt.training, N, C, L, count](const Tensor<T>& g, detail::GradOut<T>& grads) {
       const T* pg = g.data();
       const T* px = xs.data();
-      Tensor<T> gx = grads.needed(0) ? detail::make_tensor<T>(xs.sizes()) : Tensor<T>();
-      Tensor<T> gw = grads.needed(1) ? detail::make_tensor<T>(Dims{C}) : Tensor<T>();
-      Tensor<T> gb = grads.needed(2) ? detail::make_tensor<T>(Dims{C}) : Tensor<T>();
-      for (int64_t c = 0; c < C; ++c) {
-        const T m = mean.data()[c], is = invstd.data()[c], w = ws.defined() ? ws.data()[c] : T(1);
-        double sum_acc = 0, dotp_acc = 0;  // sum(g), sum((x - mean) * g) over the channel
-        for (int64_t n = 0; n < N; ++n) {
-          for (int64_t l = 0; l < L; ++l) {
-            const int64_t j = (n * C + c) * L + l;
-            sum_acc += pg[j];
-            dotp_acc += (px[j] - m) * pg[j];
-          }
-        }
-        const T sum_g = static_cast<T>(sum_acc), dotp = static_cast<T>(dotp_acc);
-        if (gw.defined()) gw.data()[c] = dotp * is;
-        if (gb.defined()) gb.data()[c] = sum_g;
-        if (!gx.defined()) continue;
-        if (training) {
-          // dx = (g - mean(g) - (x - mean) * dotp * invstd^2 / count) * invstd * w
-          const T k = dotp * is * is / static_cast<T>(count), grad_mean = sum_g / static_cast<T>(count);
-          for (int64_t n = 0; n < N; ++n) {
-            for (int64_t l = 0; l < L; ++l) {
-              const int64_t j = (n * C + c) * L + l;
-              gx.data()[j] = (pg[j] - grad_mean - (px[j] - m) * k) * is * w;
-            }
-          }
-        } else {  // the running statistics are constants: dx = g * invstd * w
-          for (int64_t n = 0; n < N; ++n) {
-            for (int64_t l = 0; l < L; ++l) {
-              const int64_t j = (n * C + c) * L + l;
-              gx.data()[j] = pg[j] * is * w;
-            }
-          }
-        }
+      const T* pm = mean.data();
+      const T* pi = invstd.data();
+      // sum(g) and sum((x - mean) * g) per channel, in double
+      Tensor<double> sums = detail::make_tensor<double>(Dims{2, C});
+      double* sum_g = sums.data();
+      double* dotp = sums.data() + C;
+      std::fill_n(sums.data(), 2 * C, 0.0);
+      for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) {
+        sum_g[c] += pg[j];
+        dotp[c] += (px[j] - pm[c]) * pg[j];
+      });
+      if (grads.needed(1)) {  // dw = sum((x - mean) * g) * invstd
+        Tensor<T> gw = detail::make_tensor<T>(Dims{C});
+        for (int64_t c = 0; c < C; ++c) gw.data()[c] = static_cast<T>(dotp[c]) * pi[c];
+        grads[1] = gw;
       }
-      if (gx.defined()) grads[0] = gx;
-      if (gw.defined()) grads[1] = gw;
-      if (gb.defined()) grads[2] = gb;
+      if (grads.needed(2)) {  // db = sum(g)
+        Tensor<T> gb = detail::make_tensor<T>(Dims{C});
+        for (int64_t c = 0; c < C; ++c) gb.data()[c] = static_cast<T>(sum_g[c]);
+        grads[2] = gb;
+      }
+      if (!grads.needed(0)) return;
+      // training: dx = (g - mean(g) - (x - mean) * k) * invstd * w, k = dotp * invstd^2 / count
+      // eval (running statistics are constants): dx = g * invstd * w
+      Tensor<T> coef = detail::make_tensor<T>(Dims{3, C});
+      T* w = coef.data();
+      T* shift = w + C;  // mean(g)
+      T* k = w + 2 * C;
+      for (int64_t c = 0; c < C; ++c) {
+        w[c] = ws.defined() ? ws.data()[c] : T(1);
+        shift[c] = static_cast<T>(sum_g[c]) / static_cast<T>(count);
+        k[c] = static_cast<T>(dotp[c]) * pi[c] * pi[c] / static_cast<T>(count);
+      }
+      Tensor<T> gx = detail::make_tensor<T>(xs.sizes());
+      T* pgx = gx.data();
+      if (training) {
+        for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) {
+          pgx[j] = (pg[j] - shift[c] - (px[j] - pm[c]) * k[c]) * pi[c] * w[c];
+        });
+      } else {
+        for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) { pgx[j] = pg[j] * pi[c] * w[c]; });
+      }
+      grads[0] = gx;
     };
     if (affine) {
       detail::record(y, "NativeBatchNormBackward", std::move(backward), x, weight, bias);

@@ -53,20 +53,30 @@ class Adam : public Optimizer<T> {
   }
 
   void step() override {
-    std::vector<Tensor<T>> grads;
-    grads.reserve(this->params_.size());
-    for (const Tensor<T>& p : this->params_) grads.push_back(p.grad());
-    step(grads);
+    update([this](size_t i) { return this->params_[i].grad(); });
   }
 
   // One update with the gradients given explicitly (undefined ones skip their parameter).
   void step(const std::vector<Tensor<T>>& grads) {
+    detail::check(grads.size() == this->params_.size(), "Adam: step got ", grads.size(), " gradients for ",
+                  this->params_.size(), " parameters");
+    update([&grads](size_t i) { return grads[i]; });
+  }
+
+ private:
+  struct State {
+    int64_t step = 0;
+    Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  };
+
+  // Checks every gradient first, so a failed step changes nothing, then updates.
+  template <class GradOf>
+  void update(GradOf grad_of) {
     const auto& params = this->params_;
-    detail::check(grads.size() == params.size(), "Adam: step got ", grads.size(), " gradients for ", params.size(),
-                  " parameters");
-    for (size_t i = 0; i < params.size(); ++i) {  // check everything first: a failed step changes nothing
-      if (!grads[i].defined()) continue;
-      detail::check(grads[i].sizes() == params[i].sizes(), "Adam: gradient ", i, " has shape ", grads[i].sizes(),
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Tensor<T> grad = grad_of(i);
+      if (!grad.defined()) continue;
+      detail::check(grad.sizes() == params[i].sizes(), "Adam: gradient ", i, " has shape ", grad.sizes(),
                     " but parameter ", i, " has shape ", params[i].sizes());
       if (state_[i].exp_avg.defined() && state_[i].exp_avg.sizes() != params[i].sizes()) {
         detail::fail("Adam: parameter ", i, " changed shape from ", state_[i].exp_avg.sizes(), " to ", params[i].sizes(),
@@ -76,7 +86,8 @@ class Adam : public Optimizer<T> {
     const auto [beta1, beta2] = options_.betas();
     const bool amsgrad = options_.amsgrad();
     for (size_t i = 0; i < params.size(); ++i) {
-      if (!grads[i].defined()) continue;
+      const Tensor<T> grad = grad_of(i);
+      if (!grad.defined()) continue;
       State& s = state_[i];
       if (!s.exp_avg.defined()) {
         s.exp_avg = zeros_like(params[i]);
@@ -93,7 +104,7 @@ class Adam : public Optimizer<T> {
       const T wd = static_cast<T>(options_.weight_decay()), eps = static_cast<T>(options_.eps());
       const int64_t n = params[i].numel();
       T* p = params[i].data();
-      const T* g = grads[i].data();
+      const T* g = grad.data();
       T* m = s.exp_avg.data();
       T* v = s.exp_avg_sq.data();
       T* vmax = amsgrad ? s.max_exp_avg_sq.data() : nullptr;
@@ -109,11 +120,6 @@ class Adam : public Optimizer<T> {
     }
   }
 
- private:
-  struct State {
-    int64_t step = 0;
-    Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;
-  };
   AdamOptions options_;
   std::vector<State> state_;
 };
