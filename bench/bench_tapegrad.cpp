@@ -1,0 +1,168 @@
+// tapegrad's side of the benchmarks (issue: Performance), plus the hand-written Eigen floor
+// for the MLP. bench_torch.cpp has the same workloads in libtorch; compare.sh runs both.
+// Each benchmark reports allocs_per_step: global operator new calls per timed step.
+#include <benchmark/benchmark.h>
+
+#include <tapegrad/tapegrad.hpp>
+
+#include "alloc_counter.hpp"
+
+namespace tg = tapegrad;
+
+namespace {
+
+// Reports the heap allocations made while the benchmark loop ran.
+struct AllocationScope {
+  explicit AllocationScope(benchmark::State& s) : state(s), start(bench::heap_allocations.load()) {}
+  ~AllocationScope() {
+    const double steps = static_cast<double>(state.iterations());
+    state.counters["allocs_per_step"] = static_cast<double>(bench::heap_allocations.load() - start) / steps;
+  }
+  benchmark::State& state;
+  long long start;
+};
+
+// seed: the demo's training step: X (100, 10), Linear-BatchNorm-ReLU-Dropout-Linear-Sigmoid,
+// the manual BCE, Adam(0.01).
+void BM_seed(benchmark::State& state) {
+  tg::manual_seed(42);
+  auto X = tg::randn({100, 10});
+  auto y = (X.sum(1) > 0).unsqueeze(1);
+  tg::nn::Sequential model(tg::nn::Linear(10, 20), tg::nn::BatchNorm1d(20), tg::nn::ReLU(), tg::nn::Dropout(0.2),
+                           tg::nn::Linear(20, 1), tg::nn::Sigmoid());
+  tg::optim::Adam optimizer(model.parameters(), 0.01);
+  model.train();
+  auto step = [&] {
+    auto p = model(X);
+    auto loss = -tg::mean(y * tg::log(p + 1e-8) + (1 - y) * tg::log(1 - p + 1e-8));
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  for (int i = 0; i < 3; ++i) step();  // warm the pools
+  AllocationScope allocations(state);
+  for (auto _ : state) benchmark::DoNotOptimize(step().data());
+}
+BENCHMARK(BM_seed);
+
+// tiny: per-op overhead: 200 scalar ops on a one-element tensor, then backward.
+void BM_tiny(benchmark::State& state) {
+  auto x = tg::ones({1}).requires_grad_();
+  auto step = [&] {
+    auto y = x;
+    for (int i = 0; i < 100; ++i) y = y * 1.0001 + 0.0001;
+    y.sum().backward();
+    x.set_grad(tg::Tensor<float>());
+  };
+  for (int i = 0; i < 3; ++i) step();
+  AllocationScope allocations(state);
+  for (auto _ : state) step();
+  state.counters["ns_per_op"] = benchmark::Counter(200.0 * static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_tiny);
+
+constexpr int64_t kBatch = 256, kIn = 784, kHidden = 512, kOut = 10;
+
+// mlp: batch 256, 784-512-512-10 with ReLU, loss -(onehot * log_softmax(z, 1)).sum() / 256,
+// Adam(1e-3).
+void BM_mlp(benchmark::State& state) {
+  tg::manual_seed(0);
+  auto X = tg::randn({kBatch, kIn});
+  auto onehot = tg::zeros({kBatch, kOut});
+  for (int64_t i = 0; i < kBatch; ++i) onehot.data()[i * kOut + i % kOut] = 1;
+  tg::nn::Sequential model(tg::nn::Linear(kIn, kHidden), tg::nn::ReLU(), tg::nn::Linear(kHidden, kHidden),
+                           tg::nn::ReLU(), tg::nn::Linear(kHidden, kOut));
+  tg::optim::Adam optimizer(model.parameters(), 1e-3);
+  auto step = [&] {
+    auto z = model(X);
+    auto loss = -(onehot * tg::log_softmax(z, 1)).sum() / kBatch;
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  AllocationScope allocations(state);
+  for (auto _ : state) benchmark::DoNotOptimize(step().data());
+}
+BENCHMARK(BM_mlp)->Unit(benchmark::kMillisecond);
+
+// The floor: the same MLP step written by hand in Eigen (row-major, noalias GEMMs, Adam).
+void BM_mlp_eigen(benchmark::State& state) {
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Row = Eigen::Matrix<float, 1, Eigen::Dynamic>;
+  tg::manual_seed(0);
+  Mat X = tg::randn({kBatch, kIn}).matrix();
+  Mat onehot = Mat::Zero(kBatch, kOut);
+  for (int64_t i = 0; i < kBatch; ++i) onehot(i, i % kOut) = 1;
+  struct Layer {
+    Mat W;  // (out, in)
+    Row b;
+    Mat gW, mW, vW;
+    Row gb, mb, vb;
+  };
+  auto make = [](int64_t in, int64_t out) {
+    Layer l;
+    const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+    l.W = Mat::Random(out, in) * bound;
+    l.b = Row::Random(out) * bound;
+    l.gW = l.mW = l.vW = Mat::Zero(out, in);
+    l.gb = l.mb = l.vb = Row::Zero(out);
+    return l;
+  };
+  Layer L1 = make(kIn, kHidden), L2 = make(kHidden, kHidden), L3 = make(kHidden, kOut);
+  Mat h1(kBatch, kHidden), h2(kBatch, kHidden), z(kBatch, kOut), dz(kBatch, kOut), dh2(kBatch, kHidden),
+      dh1(kBatch, kHidden);
+  int step_count = 0;
+  auto adam = [&](auto& p, auto& g, auto& m, auto& v) {
+    const float b1 = 0.9f, b2 = 0.999f, lr = 1e-3f, eps = 1e-8f;
+    const float bc1 = 1 - std::pow(b1, static_cast<float>(step_count));
+    const float bc2_sqrt = std::sqrt(1 - std::pow(b2, static_cast<float>(step_count)));
+    m.array() = m.array() * b1 + (1 - b1) * g.array();
+    v.array() = v.array() * b2 + (1 - b2) * g.array() * g.array();
+    p.array() -= (lr / bc1) * (m.array() / (v.array().sqrt() / bc2_sqrt + eps));
+  };
+  auto step = [&] {
+    // forward: h1 = relu(X W1^T + b1), h2 = relu(h1 W2^T + b2), z = h2 W3^T + b3
+    h1.noalias() = X * L1.W.transpose();
+    h1 = (h1.rowwise() + L1.b).cwiseMax(0.0f);
+    h2.noalias() = h1 * L2.W.transpose();
+    h2 = (h2.rowwise() + L2.b).cwiseMax(0.0f);
+    z.noalias() = h2 * L3.W.transpose();
+    z.rowwise() += L3.b;
+    // loss = -(onehot * log_softmax(z)).sum() / N; dz = (softmax(z) * rowsum(onehot) - onehot) / N
+    Eigen::VectorXf m = z.rowwise().maxCoeff();
+    Mat e = (z.colwise() - m).array().exp().matrix();
+    Eigen::VectorXf s = e.rowwise().sum();
+    Mat logp = (z.colwise() - m).colwise() - s.array().log().matrix();
+    const float loss = -(onehot.cwiseProduct(logp)).sum() / kBatch;
+    dz = ((e.array().colwise() / s.array()).colwise() * onehot.rowwise().sum().array() - onehot.array()).matrix() / kBatch;
+    // backward
+    L3.gW.noalias() = dz.transpose() * h2;
+    L3.gb = dz.colwise().sum();
+    dh2.noalias() = dz * L3.W;
+    dh2 = dh2.cwiseProduct((h2.array() > 0).cast<float>().matrix());
+    L2.gW.noalias() = dh2.transpose() * h1;
+    L2.gb = dh2.colwise().sum();
+    dh1.noalias() = dh2 * L2.W;
+    dh1 = dh1.cwiseProduct((h1.array() > 0).cast<float>().matrix());
+    L1.gW.noalias() = dh1.transpose() * X;
+    L1.gb = dh1.colwise().sum();
+    ++step_count;
+    for (Layer* l : {&L1, &L2, &L3}) {
+      adam(l->W, l->gW, l->mW, l->vW);
+      adam(l->b, l->gb, l->mb, l->vb);
+    }
+    return loss;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  AllocationScope allocations(state);
+  for (auto _ : state) benchmark::DoNotOptimize(step());
+}
+BENCHMARK(BM_mlp_eigen)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,73 @@
+// libtorch's side of the benchmarks: the same workloads as bench_tapegrad.cpp, one thread.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+namespace {
+
+void BM_seed(benchmark::State& state) {
+  torch::manual_seed(42);
+  auto X = torch::randn({100, 10});
+  auto y = (X.sum(1) > 0).to(torch::kFloat).unsqueeze(1);
+  torch::nn::Sequential model(torch::nn::Linear(10, 20), torch::nn::BatchNorm1d(20), torch::nn::ReLU(),
+                              torch::nn::Dropout(0.2), torch::nn::Linear(20, 1), torch::nn::Sigmoid());
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(0.01));
+  model->train();
+  auto step = [&] {
+    auto p = model->forward(X);
+    auto loss = -torch::mean(y * torch::log(p + 1e-8) + (1 - y) * torch::log(1 - p + 1e-8));
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+}
+BENCHMARK(BM_seed);
+
+void BM_tiny(benchmark::State& state) {
+  auto x = torch::ones({1}).requires_grad_();
+  auto step = [&] {
+    auto y = x;
+    for (int i = 0; i < 100; ++i) y = y * 1.0001 + 0.0001;
+    y.sum().backward();
+    x.mutable_grad() = torch::Tensor();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) step();
+  state.counters["ns_per_op"] = benchmark::Counter(200.0 * static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_tiny);
+
+constexpr int64_t kBatch = 256, kIn = 784, kHidden = 512, kOut = 10;
+
+void BM_mlp(benchmark::State& state) {
+  torch::manual_seed(0);
+  auto X = torch::randn({kBatch, kIn});
+  auto onehot = torch::zeros({kBatch, kOut});
+  for (int64_t i = 0; i < kBatch; ++i) onehot[i][i % kOut] = 1;
+  torch::nn::Sequential model(torch::nn::Linear(kIn, kHidden), torch::nn::ReLU(), torch::nn::Linear(kHidden, kHidden),
+                              torch::nn::ReLU(), torch::nn::Linear(kHidden, kOut));
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  auto step = [&] {
+    auto z = model->forward(X);
+    auto loss = -(onehot * torch::log_softmax(z, 1)).sum() / kBatch;
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+}
+BENCHMARK(BM_mlp)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  torch::set_num_threads(1);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Runs tapegrad's and libtorch's benchmarks alternately, single-threaded, several times, and
+# prints the medians and the ratios the Performance targets are stated in, plus compile times.
+#   bench/compare.sh [runs]        (default 5; needs libbenchmark-dev, libtorch-dev,
+#                                   libopenblas0-openmp for a fair libtorch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+build=build-bench
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCH=ON \
+  -DTAPEGRAD_BUILD_TESTS=OFF -DTAPEGRAD_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for i in $(seq "$runs"); do
+  "$build/bench/bench_tapegrad" --benchmark_format=json >"$tmp/tapegrad_$i.json" 2>/dev/null
+  if [ -x "$build/bench/bench_torch" ]; then
+    "$build/bench/bench_torch" --benchmark_format=json >"$tmp/torch_$i.json" 2>/dev/null
+  fi
+done
+
+# Compile time at -O2: the BCE demo against the Eigen-only floor, alternately.
+eigen_inc=$(pkg-config --cflags eigen3 2>/dev/null || echo -I/usr/include/eigen3)
+for i in $(seq "$runs"); do
+  for what in demo floor; do
+    src=examples/bce_training.cpp
+    [ "$what" = floor ] && src=bench/compile_floor.cpp
+    start=$EPOCHREALTIME
+    g++ -std=c++17 -O2 -DNDEBUG -Iinclude $eigen_inc -c "$src" -o "$tmp/$what.o"
+    echo "$what $start $EPOCHREALTIME" >>"$tmp/compile.txt"
+  done
+done
+
+python3 - "$tmp" "$runs" <<'PY'
+import json, statistics, sys, os, platform, subprocess, datetime
+tmp, runs = sys.argv[1], int(sys.argv[2])
+def load(side):
+    times, counters = {}, {}
+    for i in range(1, runs + 1):
+        path = os.path.join(tmp, f"{side}_{i}.json")
+        if not os.path.exists(path):
+            return None, None
+        for b in json.load(open(path))["benchmarks"]:
+            scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+            times.setdefault(b["name"], []).append(b["real_time"] * scale)  # microseconds
+            if "allocs_per_step" in b:
+                counters.setdefault(b["name"], []).append(b["allocs_per_step"])
+    return ({k: statistics.median(v) for k, v in times.items()},
+            {k: max(v) for k, v in counters.items()})
+tg, tg_allocs = load("tapegrad")
+th, _ = load("torch")
+compile_times = {}
+for line in open(os.path.join(tmp, "compile.txt")):
+    what, start, end = line.split()
+    compile_times.setdefault(what, []).append(float(end) - float(start))
+compile_med = {k: statistics.median(v) for k, v in compile_times.items()}
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+print(f"machine: {cpu}, {os.cpu_count()} cores; one thread; {runs} alternating runs, medians; {datetime.date.today()}")
+print()
+print("| workload | tapegrad | libtorch | hand-written Eigen | ratio | target | heap allocs per step |")
+print("|---|---|---|---|---|---|---|")
+def us(v):
+    return "n/a" if v is None else (f"{v/1000:.2f} ms" if v >= 1000 else f"{v:.1f} us")
+def row(name, bench, target, floor=None):
+    t = tg.get(bench)
+    o = th.get(bench) if th else None
+    if floor:
+        e = tg.get(floor)
+        ratio = f"{t / e:.2f}x the Eigen floor"
+        cols = (us(t), us(o), us(e))
+    else:
+        ratio = "n/a" if o is None else f"{o / t:.1f}x faster"
+        cols = (us(t), us(o), "")
+    allocs = tg_allocs.get(bench, "")
+    print(f"| {name} | {cols[0]} | {cols[1]} | {cols[2]} | {ratio} | {target} | {allocs:g} |" if allocs != "" else
+          f"| {name} | {cols[0]} | {cols[1]} | {cols[2]} | {ratio} | {target} | |")
+row("seed step", "BM_seed", ">= 15x faster than libtorch")
+t, o = tg.get("BM_tiny"), th.get("BM_tiny") if th else None
+print(f"| tiny (200 ops + backward) | {us(t)} ({t*1000/200:.0f} ns/op) | {us(o)} | | "
+      f"{'n/a' if o is None else f'{o / t:.1f}x faster'} | >= 20x faster | {tg_allocs.get('BM_tiny', 0):g} |")
+row("mlp step (784-512-512-10, batch 256)", "BM_mlp", "<= 1.10x the floor", floor="BM_mlp_eigen")
+if th and "BM_mlp" in th:
+    print(f"| mlp step, libtorch | | {us(th['BM_mlp'])} | | {th['BM_mlp'] / tg['BM_mlp']:.2f}x tapegrad's time | | |")
+d, f = compile_med["demo"], compile_med["floor"]
+print(f"| compile -O2: examples/bce_training.cpp vs Eigen-only GEMM | {d:.2f} s | | {f:.2f} s | {d / f:.2f}x | <= 2x | |")
+PY
