@@ -4,24 +4,42 @@
 
 namespace {
 
-void BM_seed(benchmark::State& state) {
-  torch::manual_seed(42);
-  auto X = torch::randn({100, 10});
-  auto y = (X.sum(1) > 0).to(torch::kFloat).unsqueeze(1);
-  torch::nn::Sequential model(torch::nn::Linear(10, 20), torch::nn::BatchNorm1d(20), torch::nn::ReLU(),
-                              torch::nn::Dropout(0.2), torch::nn::Linear(20, 1), torch::nn::Sigmoid());
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(0.01));
-  model->train();
-  auto step = [&] {
+// As in bench_tapegrad.cpp: a fresh model every 50 steps (untimed), as the demo trains.
+struct SeedDemo {
+  explicit SeedDemo(uint64_t seed) {
+    torch::manual_seed(seed);
+    X = torch::randn({100, 10});
+    y = (X.sum(1) > 0).to(torch::kFloat).unsqueeze(1);
+    model = torch::nn::Sequential(torch::nn::Linear(10, 20), torch::nn::BatchNorm1d(20), torch::nn::ReLU(),
+                                  torch::nn::Dropout(0.2), torch::nn::Linear(20, 1), torch::nn::Sigmoid());
+    optimizer = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(0.01));
+    model->train();
+  }
+  torch::Tensor step() {
     auto p = model->forward(X);
     auto loss = -torch::mean(y * torch::log(p + 1e-8) + (1 - y) * torch::log(1 - p + 1e-8));
-    optimizer.zero_grad();
+    optimizer->zero_grad();
     loss.backward();
-    optimizer.step();
+    optimizer->step();
     return loss;
-  };
-  for (int i = 0; i < 3; ++i) step();
-  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+  }
+  torch::Tensor X, y;
+  torch::nn::Sequential model{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer;
+};
+
+void BM_seed(benchmark::State& state) {
+  auto demo = std::make_unique<SeedDemo>(42);
+  for (int i = 0; i < 3; ++i) demo->step();
+  int steps = 3;
+  for (auto _ : state) {
+    if (++steps % 50 == 0) {
+      state.PauseTiming();
+      demo = std::make_unique<SeedDemo>(42 + static_cast<uint64_t>(steps));
+      state.ResumeTiming();
+    }
+    benchmark::DoNotOptimize(demo->step().data_ptr());
+  }
 }
 BENCHMARK(BM_seed);
 

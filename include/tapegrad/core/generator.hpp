@@ -293,10 +293,18 @@ void normal_fill(T* d, int64_t n, double mean, double std, Generator& gen) {
 template <class T>
 void bernoulli_fill(T* d, int64_t n, double p, Generator& gen) {
   std::lock_guard<std::mutex> lock(gen.mutex());
-  // each element: a double uniform from two words, 1 if it is below p
-  for_each_chunk(gen, 2 * n, [&](int64_t first, const uint32_t* w, int64_t count) {
+  // Each element: u = (53 random bits) * 2^-53 from two words, 1 if u < p. Since p * 2^53 is
+  // exact, u < p is bits < ceil(p * 2^53): an integer compare, done without a branch (the
+  // outcome is random, so a branch would mispredict).
+  const int64_t threshold = static_cast<int64_t>(std::ceil(p * 0x1p53));
+  constexpr uint64_t kMask = (uint64_t(1) << 53) - 1;
+  for_each_chunk(gen, 2 * n, [d, threshold](int64_t first, const uint32_t* w, int64_t count) {
     T* out = d + first / 2;
-    for (int64_t k = 0; k < count; k += 2) out[k / 2] = unit_double(w[k], w[k + 1]) < p ? T(1) : T(0);
+    const int64_t pairs = count / 2;
+    for (int64_t i = 0; i < pairs; ++i) {
+      const auto bits = static_cast<int64_t>(((static_cast<uint64_t>(w[2 * i]) << 32) | w[2 * i + 1]) & kMask);
+      out[i] = static_cast<T>(-((bits - threshold) >> 63));  // 1 when bits < threshold
+    }
   });
 }
 

@@ -68,15 +68,54 @@ struct BatchNormOptions {
 
 namespace detail_bn {
 
-// Calls f(c, j) for every element of x viewed as (N, C, L), in memory order: its channel c and
-// flat index j. Per-channel sums taken this way add each channel's values in the same order
-// as a loop over that channel alone, and vectorise across channels when L is 1.
-template <class F>
-void for_each_channel_element(int64_t N, int64_t C, int64_t L, F&& f) {
-  int64_t j = 0;
+// x viewed as (N, C, L) is N * C runs of L contiguous values, run (n, c) starting at
+// (n * C + c) * L. With L = 1 the C channels of a sample are one contiguous row instead.
+// Both layouts go through Eigen arrays so they vectorise at any optimisation level: rows
+// against per-channel row vectors when L = 1, runs against per-channel scalars otherwise.
+template <class T>
+using Values = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using Output = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using ChannelRow = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
+template <class T>
+using ChannelRowOut = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
+
+// out[c] = the sum over channel c of f(a, b, p...): a and b are blocks of two inputs, each p
+// a per-channel value (a row of all C channels when L = 1, else one channel's scalar). When
+// L = 1 each channel adds up in T row by row, as PyTorch's channels-last kernel; otherwise in
+// double, run by run.
+template <class T, class F, class... P>
+void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+  if (L == 1) {
+    ChannelRowOut<T> acc(out, C);
+    acc.setZero();
+    for (int64_t n = 0; n < N; ++n) acc += f(ChannelRow<T>(a + n * C, C), ChannelRow<T>(b + n * C, C), ChannelRow<T>(p, C)...);
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double acc = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t base = (n * C + c) * L;
+      acc += f(Values<T>(a + base, L), Values<T>(b + base, L), p[c]...).template cast<double>().sum();
+    }
+    out[c] = static_cast<T>(acc);
+  }
+}
+
+// out = f(a, b, p...) elementwise, with per-channel values p as in channel_sums.
+template <class T, class F, class... P>
+void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+  if (L == 1) {
+    for (int64_t n = 0; n < N; ++n) {
+      ChannelRowOut<T>(out + n * C, C) = f(ChannelRow<T>(a + n * C, C), ChannelRow<T>(b + n * C, C), ChannelRow<T>(p, C)...);
+    }
+    return;
+  }
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) {
-      for (int64_t l = 0; l < L; ++l, ++j) f(c, j);
+      const int64_t base = (n * C + c) * L;
+      Output<T>(out + base, L) = f(Values<T>(a + base, L), Values<T>(b + base, L), p[c]...);
     }
   }
 }
@@ -89,7 +128,8 @@ void for_each_channel_element(int64_t N, int64_t C, int64_t L, F&& f) {
 template <class T>
 Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Tensor<T>& running_var,
                      const Tensor<T>& weight, const Tensor<T>& bias, const BatchNormOptions& opt) {
-  using detail_bn::for_each_channel_element;
+  using detail_bn::channel_map;
+  using detail_bn::channel_sums;
   const Dims& sx = x.checked("batch_norm").sizes;
   detail::check(sx.size() == 2 || sx.size() == 3, "batch_norm: expected 2D or 3D input (N, C) or (N, C, L), got shape ", sx);
   const int64_t N = sx[0], C = sx[1], L = sx.size() == 3 ? sx[2] : 1;
@@ -108,29 +148,25 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
     detail::check(count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ", sx);
   }
   const T* px = x.data();
-  Tensor<T> mean = detail::make_tensor<T>(channel), invstd = detail::make_tensor<T>(channel);
-  T* pm = mean.data();
-  T* pi = invstd.data();
+  Tensor<T> stats = detail::make_tensor<T>(Dims{4, C});  // mean, invstd, alpha, beta
+  T* pm = stats.data();
+  T* pi = pm + C;
+  T* alpha = pm + 2 * C;
+  T* beta = pm + 3 * C;
   if (opt.training) {
-    Tensor<double> acc = detail::make_tensor<double>(channel);
-    double* pa = acc.data();
-    std::fill_n(pa, C, 0.0);
-    for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) { pa[c] += px[j]; });
-    for (int64_t c = 0; c < C; ++c) pm[c] = static_cast<T>(pa[c] / static_cast<double>(count));
-    std::fill_n(pa, C, 0.0);
-    for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) {
-      const T d = px[j] - pm[c];
-      pa[c] += d * d;
-    });
+    channel_sums(N, C, L, px, px, pm, [](const auto& x, const auto&) { return x; });
+    for (int64_t c = 0; c < C; ++c) pm[c] /= static_cast<T>(count);
+    T* var_sum = alpha;  // scratch until alpha is computed
+    channel_sums(N, C, L, px, px, var_sum,
+                 [](const auto& x, const auto&, const auto& mean) { return (x - mean) * (x - mean); }, pm);
     const double mom = opt.momentum;
     for (int64_t c = 0; c < C; ++c) {
-      const T var_sum = static_cast<T>(pa[c]);
-      pi[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_sum / static_cast<T>(count)) + opt.eps));
+      pi[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_sum[c] / static_cast<T>(count)) + opt.eps));
       if (running_mean.defined()) {
         T& rm = running_mean.data()[c];
         T& rv = running_var.data()[c];
         rm = static_cast<T>(mom * pm[c] + (1 - mom) * rm);
-        const double unbiased = var_sum / static_cast<T>(count - 1);
+        const double unbiased = var_sum[c] / static_cast<T>(count - 1);
         rv = static_cast<T>(mom * unbiased + (1 - mom) * rv);
       }
     }
@@ -141,66 +177,57 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
     }
   }
   // y = x * alpha + beta with alpha = invstd * w, beta = b - mean * invstd * w (PyTorch's order)
-  Tensor<T> alpha = detail::make_tensor<T>(channel), beta = detail::make_tensor<T>(channel);
   for (int64_t c = 0; c < C; ++c) {
     const T w = weight.defined() ? weight.data()[c] : T(1), b = bias.defined() ? bias.data()[c] : T(0);
-    alpha.data()[c] = pi[c] * w;
-    beta.data()[c] = b - pm[c] * pi[c] * w;
+    alpha[c] = pi[c] * w;
+    beta[c] = b - pm[c] * pi[c] * w;
   }
   Tensor<T> y = detail::make_tensor<T>(sx);
-  T* py = y.data();
-  const T* pal = alpha.data();
-  const T* pbe = beta.data();
-  for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) { py[j] = px[j] * pal[c] + pbe[c]; });
+  channel_map(N, C, L, px, px, y.data(), [](const auto& x, const auto&, const auto& a, const auto& b) { return x * a + b; },
+              alpha, beta);
 
   const bool affine = weight.defined() && bias.defined();
   const bool needs = affine ? detail::any_requires_grad(x, weight, bias) : detail::any_requires_grad(x);
   if (needs) {
-    auto backward = [xs = x.detach(), ws = weight.defined() ? weight.detach() : Tensor<T>(), mean, invstd,
+    auto backward = [xs = x.detach(), ws = weight.defined() ? weight.detach() : Tensor<T>(), stats,
                      training = opt.training, N, C, L, count](const Tensor<T>& g, detail::GradOut<T>& grads) {
       const T* pg = g.data();
       const T* px = xs.data();
-      const T* pm = mean.data();
-      const T* pi = invstd.data();
-      // sum(g) and sum((x - mean) * g) per channel, in double
-      Tensor<double> sums = detail::make_tensor<double>(Dims{2, C});
-      double* sum_g = sums.data();
-      double* dotp = sums.data() + C;
-      std::fill_n(sums.data(), 2 * C, 0.0);
-      for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) {
-        sum_g[c] += pg[j];
-        dotp[c] += (px[j] - pm[c]) * pg[j];
-      });
+      const T* pm = stats.data();
+      const T* pi = pm + C;
+      Tensor<T> scratch = detail::make_tensor<T>(Dims{5, C});
+      T* sum_g = scratch.data();  // sum(g) per channel
+      T* dotp = sum_g + C;        // sum((x - mean) * g) per channel
+      T* w = sum_g + 2 * C;
+      T* shift = sum_g + 3 * C;   // mean(g)
+      T* k = sum_g + 4 * C;       // dotp * invstd^2 / count
+      channel_sums(N, C, L, pg, pg, sum_g, [](const auto& g, const auto&) { return g; });
+      channel_sums(N, C, L, px, pg, dotp, [](const auto& x, const auto& g, const auto& mean) { return (x - mean) * g; }, pm);
       if (grads.needed(1)) {  // dw = sum((x - mean) * g) * invstd
         Tensor<T> gw = detail::make_tensor<T>(Dims{C});
-        for (int64_t c = 0; c < C; ++c) gw.data()[c] = static_cast<T>(dotp[c]) * pi[c];
+        for (int64_t c = 0; c < C; ++c) gw.data()[c] = dotp[c] * pi[c];
         grads[1] = gw;
       }
       if (grads.needed(2)) {  // db = sum(g)
         Tensor<T> gb = detail::make_tensor<T>(Dims{C});
-        for (int64_t c = 0; c < C; ++c) gb.data()[c] = static_cast<T>(sum_g[c]);
+        std::copy_n(sum_g, C, gb.data());
         grads[2] = gb;
       }
       if (!grads.needed(0)) return;
-      // training: dx = (g - mean(g) - (x - mean) * k) * invstd * w, k = dotp * invstd^2 / count
-      // eval (running statistics are constants): dx = g * invstd * w
-      Tensor<T> coef = detail::make_tensor<T>(Dims{3, C});
-      T* w = coef.data();
-      T* shift = w + C;  // mean(g)
-      T* k = w + 2 * C;
       for (int64_t c = 0; c < C; ++c) {
         w[c] = ws.defined() ? ws.data()[c] : T(1);
-        shift[c] = static_cast<T>(sum_g[c]) / static_cast<T>(count);
-        k[c] = static_cast<T>(dotp[c]) * pi[c] * pi[c] / static_cast<T>(count);
+        shift[c] = sum_g[c] / static_cast<T>(count);
+        k[c] = dotp[c] * pi[c] * pi[c] / static_cast<T>(count);
       }
       Tensor<T> gx = detail::make_tensor<T>(xs.sizes());
-      T* pgx = gx.data();
-      if (training) {
-        for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) {
-          pgx[j] = (pg[j] - shift[c] - (px[j] - pm[c]) * k[c]) * pi[c] * w[c];
-        });
-      } else {
-        for_each_channel_element(N, C, L, [&](int64_t c, int64_t j) { pgx[j] = pg[j] * pi[c] * w[c]; });
+      if (training) {  // dx = (g - mean(g) - (x - mean) * k) * invstd * w
+        channel_map(N, C, L, pg, px, gx.data(),
+                    [](const auto& g, const auto& x, const auto& mean_g, const auto& mean, const auto& kc, const auto& inv,
+                       const auto& wc) { return (g - mean_g - (x - mean) * kc) * inv * wc; },
+                    shift, pm, k, pi, w);
+      } else {  // the running statistics are constants: dx = g * invstd * w
+        channel_map(N, C, L, pg, pg, gx.data(), [](const auto& g, const auto&, const auto& inv, const auto& wc) { return g * inv * wc; },
+                    pi, w);
       }
       grads[0] = gx;
     };
