@@ -4,6 +4,8 @@
 // an input was broadcast along.
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 
 #include "../core/factories.hpp"
 
@@ -17,6 +19,48 @@ template <class T>
 using MatrixMap = Eigen::Map<RowMajorMatrix<T>>;
 template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>>;
+
+// The correctly rounded square-root instruction for each packet type (double packets go
+// through Eigen, whose double sqrt is always the exact instruction).
+template <class Packet>
+Packet packet_sqrt(const Packet& x) {
+  return Eigen::internal::psqrt(x);
+}
+#if defined(EIGEN_VECTORIZE_SSE)
+inline __m128 packet_sqrt(const __m128& x) { return _mm_sqrt_ps(x); }
+#endif
+#if defined(EIGEN_VECTORIZE_AVX)
+inline __m256 packet_sqrt(const __m256& x) { return _mm256_sqrt_ps(x); }
+#endif
+#if defined(EIGEN_VECTORIZE_AVX512)
+inline __m512 packet_sqrt(const __m512& x) { return _mm512_sqrt_ps(x); }
+#endif
+
+// sqrt rounded correctly, as PyTorch computes it. Eigen's own float sqrt under its default
+// EIGEN_FAST_MATH is an rsqrt estimate plus one Newton step, off by an ulp or two.
+template <class T>
+struct ExactSqrt {
+  T operator()(T x) const { return std::sqrt(x); }
+  template <class Packet>
+  Packet packetOp(const Packet& x) const {
+    return packet_sqrt(x);
+  }
+};
+
+// Whether ExactSqrt<T> has a vectorised form here: double always, float on x86 builds.
+template <class T>
+constexpr bool kExactSqrtPackets =
+#if defined(EIGEN_VECTORIZE_SSE)
+    true;
+#else
+    std::is_same_v<T, double>;
+#endif
+
+// exact_sqrt(e): e's elements' square roots, correctly rounded.
+template <class Derived>
+auto exact_sqrt(const Eigen::ArrayBase<Derived>& e) {
+  return e.unaryExpr(ExactSqrt<typename Derived::Scalar>());
+}
 
 template <class T>
 ArrayMap<T> array(const Tensor<T>& t) {
@@ -159,3 +203,10 @@ Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
 }
 
 }  // namespace tapegrad::detail
+
+namespace Eigen::internal {
+template <class T>
+struct functor_traits<tapegrad::detail::ExactSqrt<T>> {
+  enum { Cost = NumTraits<T>::MulCost * 6, PacketAccess = tapegrad::detail::kExactSqrtPackets<T> };
+};
+}  // namespace Eigen::internal

@@ -26,8 +26,8 @@ Tensor<T> pow_values(const Tensor<T>& x, T p) {
   if (p == T(1)) return evaluate<T>(s, a);
   if (p == T(2)) return evaluate<T>(s, a * a);
   if (p == T(3)) return evaluate<T>(s, a * a * a);
-  if (p == T(0.5)) return evaluate<T>(s, a.sqrt());
-  if (p == T(-0.5)) return evaluate<T>(s, a.rsqrt());
+  if (p == T(0.5)) return evaluate<T>(s, exact_sqrt(a));
+  if (p == T(-0.5)) return evaluate<T>(s, exact_sqrt(a).inverse());
   if (p == T(-1)) return evaluate<T>(s, a.inverse());
   if (p == T(-2)) return evaluate<T>(s, (a * a).inverse());
   return evaluate<T>(s, a.pow(p));
@@ -62,7 +62,7 @@ Tensor<T> log(const Tensor<T>& x) {
 template <class T>
 Tensor<T> sqrt(const Tensor<T>& x) {
   x.checked("sqrt");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).sqrt());
+  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::exact_sqrt(detail::array(x)));
   detail::record_unary(y, "SqrtBackward", x, y.detach(), [](const auto& g, const auto& y) { return g / (2 * y); });
   return y;
 }

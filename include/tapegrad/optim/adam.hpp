@@ -102,20 +102,26 @@ class Adam : public Optimizer<T> {
       const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
       const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
       const T wd = static_cast<T>(options_.weight_decay()), eps = static_cast<T>(options_.eps());
-      const int64_t n = params[i].numel();
-      T* p = params[i].data();
-      const T* g = grad.data();
-      T* m = s.exp_avg.data();
-      T* v = s.exp_avg_sq.data();
-      T* vmax = amsgrad ? s.max_exp_avg_sq.data() : nullptr;
-      for (int64_t k = 0; k < n; ++k) {
-        const T gk = wd != T(0) ? g[k] + wd * p[k] : g[k];  // grad.add(param, alpha=weight_decay)
-        m[k] = m[k] * b1 + one_minus_b1 * gk;               // exp_avg.mul_(b1).add_(g, alpha=1-b1)
-        v[k] = v[k] * b2 + one_minus_b2 * gk * gk;          // exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
-        T second = v[k];
-        if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
-        const T denom = std::sqrt(second) / bc2_sqrt + eps;
-        p[k] = p[k] + (-step_size) * (m[k] / denom);  // param.addcdiv_(m, denom, value=-step_size)
+      // Eigen arrays, so the update vectorises; each line is one of PyTorch's in-place ops.
+      auto p = detail::array(params[i]);
+      const auto g_raw = detail::array(grad);
+      auto m = detail::array(s.exp_avg);
+      auto v = detail::array(s.exp_avg_sq);
+      auto update_moments = [&](const auto& g) {
+        m = m * b1 + one_minus_b1 * g;      // exp_avg.mul_(b1).add_(g, alpha=1-b1)
+        v = v * b2 + one_minus_b2 * g * g;  // exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2)
+      };
+      if (wd != T(0)) {
+        update_moments(g_raw + wd * p);  // grad.add(param, alpha=weight_decay)
+      } else {
+        update_moments(g_raw);
+      }
+      if (amsgrad) {
+        auto vmax = detail::array(s.max_exp_avg_sq);
+        vmax = vmax.max(v);
+        p = p + (-step_size) * (m / (detail::exact_sqrt(vmax) / bc2_sqrt + eps));  // param.addcdiv_(m, denom, -step_size)
+      } else {
+        p = p + (-step_size) * (m / (detail::exact_sqrt(v) / bc2_sqrt + eps));
       }
     }
   }
