@@ -44,8 +44,7 @@ class Tensor {
  public:
   using value_type = T;
   using Impl = detail::TensorImpl<T>;
-  using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
-                               Eigen::Aligned64>;
+  using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
   Tensor() = default;
   explicit Tensor(detail::IntrusivePtr<Impl> impl) : impl_(std::move(impl)) {}

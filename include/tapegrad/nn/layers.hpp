@@ -69,8 +69,13 @@ class BatchNorm1d : public Module<T> {
   Tensor<T> weight, bias, running_mean, running_var, num_batches_tracked;
 };
 
+// The seed's name for BatchNorm1d. A subclass rather than an alias so that BatchNorm(20)
+// deduces its T in C++17 (alias templates only deduce from C++20 on); it adds nothing.
 template <class T = float>
-using BatchNorm = BatchNorm1d<T>;
+class BatchNorm : public BatchNorm1d<T> {
+ public:
+  using BatchNorm1d<T>::BatchNorm1d;
+};
 
 template <class T = float>
 class Dropout : public Module<T> {
@@ -108,6 +113,9 @@ Linear(int64_t, int64_t, bool)->Linear<float>;
 BatchNorm1d(int64_t)->BatchNorm1d<float>;
 BatchNorm1d(int64_t, double)->BatchNorm1d<float>;
 BatchNorm1d(int64_t, double, double)->BatchNorm1d<float>;
+BatchNorm(int64_t)->BatchNorm<float>;
+BatchNorm(int64_t, double)->BatchNorm<float>;
+BatchNorm(int64_t, double, double)->BatchNorm<float>;
 Dropout()->Dropout<float>;
 Dropout(double)->Dropout<float>;
 ReLU()->ReLU<float>;

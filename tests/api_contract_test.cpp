@@ -1,0 +1,125 @@
+// API.md, written out: every call of the contract for the core, nn and optim, spelled as a
+// user spells it. If this file stops compiling, the contract is broken.
+#include <tapegrad/tapegrad.hpp>
+
+#include "support/catch.hpp"
+
+namespace tg = tapegrad;
+
+TEST_CASE("API.md: Tensor") {
+  tg::Tensor<> undefined;
+  CHECK_FALSE(undefined.defined());
+  tg::Shape shape = {2, 3};
+  auto x = tg::randn(shape);
+  CHECK(x.shape() == shape);
+  CHECK(x.dim() == 2);
+  CHECK(x.numel() == 6);
+  CHECK(x.size(-1) == 3);
+  float* p = x.data();
+  CHECK(p != nullptr);
+  CHECK(x.to_vector().size() == 6);
+  CHECK(tg::ones({1}).item() == 1.0f);
+  auto w = tg::randn({3, 2}).requires_grad_();
+  CHECK(w.requires_grad());
+  auto y = x.matmul(w);
+  CHECK(y.sum().requires_grad());
+  y.sum().backward();
+  CHECK(w.grad().defined());
+  y.backward(tg::ones_like(y));
+  CHECK(y.detach().requires_grad() == false);
+  CHECK(x.sum(1).shape() == tg::Shape{2});
+  CHECK(x.sum(-1, true).shape() == tg::Shape{2, 1});
+  CHECK(x.mean().dim() == 0);
+  CHECK(x.mean(0).shape() == tg::Shape{3});
+  CHECK(x.var(1, true, false).shape() == tg::Shape{2});
+  CHECK(x.max().dim() == 0);
+  CHECK(x.max(1, true).shape() == tg::Shape{2, 1});
+  CHECK(x.reshape({3, 2}).shape() == tg::Shape{3, 2});
+  CHECK(x.unsqueeze(0).shape() == tg::Shape{1, 2, 3});
+  CHECK(x.unsqueeze(0).squeeze(0).shape() == shape);
+  CHECK(x.t().shape() == tg::Shape{3, 2});
+  CHECK(x.transpose(0, 1).shape() == tg::Shape{3, 2});
+  Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m = x.matrix();
+  CHECK(m.rows() == 2);
+  x.uniform_(-1, 1).normal_(0, 1).bernoulli_(0.5);
+}
+
+TEST_CASE("API.md: free functions") {
+  tg::manual_seed(42);
+  auto a = tg::zeros<double>({2, 2});
+  auto b = tg::ones({2, 2});
+  auto c = tg::empty({2});
+  auto d = tg::full({2}, 3.0f);
+  auto e = tg::randn<double>({4});
+  auto f = tg::rand<float>({4});
+  auto g = tg::tensor<float>({1, 2, 3, 4}, {2, 2});
+  Eigen::MatrixXd em = Eigen::MatrixXd::Identity(2, 2);
+  auto h = tg::from_eigen(em);
+  auto s = g + b - g * b / b;
+  s = -s;
+  s = 1 + s + 1e-8 - 2 * s / 3 + s * 2.5;
+  s = 1 / s;
+  auto cmp = (g > b) + (g < b) + (g >= 1) + (2 <= g) + (g == b) + (g != 1.0);
+  auto u = tg::exp(g) + tg::log(g) + tg::sqrt(g) + tg::abs(g) + tg::pow(g, 2) + tg::tanh(g) + tg::sigmoid(g) + tg::relu(g);
+  auto sm = tg::softmax(g, 1) + tg::log_softmax(g, -1);
+  auto mm = tg::matmul(g, b) + tg::matmul(tg::ones({3, 2, 2}), g).sum(0);
+  auto r = tg::sum(g) + tg::mean(g) + tg::sum(g, 0, true).sum() + tg::mean(g, 1).sum();
+  {
+    tg::NoGradGuard no_grad;
+    CHECK_FALSE((g * tg::ones({2, 2}).requires_grad_()).requires_grad());
+  }
+  CHECK(a.numel() + c.numel() + d.numel() + e.numel() + f.numel() + h.numel() + s.numel() + cmp.numel() + u.numel() +
+            sm.numel() + mm.numel() + r.numel() ==
+        4 + 2 + 2 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 1);
+}
+
+TEST_CASE("API.md: nn and optim, the demo as a user writes it") {
+  tg::manual_seed(42);
+  auto X = tg::randn({100, 10});
+  auto y = (X.sum(1) > 0).unsqueeze(1);
+  tg::nn::Sequential model(tg::nn::Linear(10, 20), tg::nn::BatchNorm1d(20), tg::nn::ReLU(),
+                           tg::nn::Dropout(0.2), tg::nn::Linear(20, 1), tg::nn::Sigmoid());
+  tg::optim::Adam optimizer(model.parameters(), 0.01);
+  model.train();
+  float first = 0, last = 0;
+  for (int epoch = 0; epoch < 50; ++epoch) {
+    auto p = model(X);
+    auto loss = -tg::mean(y * tg::log(p + 1e-8) + (1 - y) * tg::log(1 - p + 1e-8));
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    (epoch == 0 ? first : last) = loss.item();
+  }
+  CHECK(last < first / 5);
+
+  tg::nn::Linear lin(10, 20, false);
+  CHECK(lin.weight.shape() == tg::Shape{20, 10});
+  CHECK_FALSE(lin.bias.defined());
+  tg::nn::BatchNorm bn(4, 1e-5, 0.1);
+  CHECK(bn.running_mean.numel() == 4);
+  CHECK(bn.running_var.numel() == 4);
+  tg::nn::Softmax softmax(-1);
+  tg::nn::Sequential more;
+  more.push_back(tg::nn::Linear(4, 4));
+  more.push_back(softmax);
+  CHECK(more.named_parameters().front().first == "0.weight");
+  CHECK(model.named_buffers().size() == 3);
+  CHECK(model.buffers().size() == 3);
+  model.eval();
+  CHECK_FALSE(model.is_training());
+  model.zero_grad();
+  tg::optim::Adam custom(model.parameters(), tg::optim::AdamOptions(0.01).betas({0.9, 0.99}).eps(1e-6).weight_decay(1e-4).amsgrad(true));
+  std::vector<tg::Tensor<float>> grads;
+  for (const auto& p : model.parameters()) grads.push_back(tg::zeros_like(p));
+  custom.step(grads);
+  custom.zero_grad();
+}
+
+TEST_CASE("API.md: errors") {
+  try {
+    tg::matmul(tg::ones({100, 10}), tg::ones({20, 1}));
+    FAIL("no throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()) == "matmul: shapes [100, 10] and [20, 1] cannot be multiplied (10 != 20)");
+  }
+}
