@@ -160,24 +160,11 @@ std::map<std::string, CaseFn<T>> op_cases() {
   };
 }
 
-const std::map<std::string, GoldenTensor>& core_golden() {
-  static const auto golden = read_golden("core_ops.txt");
-  return golden;
-}
+const Golden& core_golden() { return golden_file("core_ops.txt"); }
 
 bool has(const std::string& name) { return core_golden().count(name) != 0; }
 
-const GoldenTensor& golden(const std::string& name) {
-  const auto it = core_golden().find(name);
-  INFO("golden tensor " << name);
-  REQUIRE(it != core_golden().end());
-  return it->second;
-}
-
-template <class T>
-std::string tag() {
-  return std::is_same_v<T, float> ? ".f32" : ".f64";
-}
+const GoldenTensor& golden(const std::string& name) { return golden_entry(core_golden(), name); }
 
 // Agreement with PyTorch: |a - e| <= rtol |e| for every element, with no absolute slack (an
 // exact 0 must come out 0, a denormal the same denormal: that is how Eigen's clamped exp was
@@ -254,7 +241,7 @@ template <class T>
 void run_case(const std::string& name, const CaseFn<T>& fn) {
   INFO("case " << name << " in " << (std::is_same_v<T, float> ? "float" : "double"));
   // gen_golden.py's DOUBLE_ONLY cases are ill-conditioned in float: no float data for them.
-  if (!has(name + ".out" + tag<T>())) return;
+  if (!has(name + ".out." + dtype_tag<T>())) return;
   Inputs<T> inputs;
   std::vector<bool> requires;
   for (int i = 0;; ++i) {
@@ -267,7 +254,7 @@ void run_case(const std::string& name, const CaseFn<T>& fn) {
   }
   REQUIRE(!inputs.empty());
   tg::Tensor<T> out = fn(inputs);
-  check_matches(out, name + ".out" + tag<T>());
+  check_matches(out, name + ".out." + dtype_tag<T>());
   if (!has(name + ".gout")) {  // comparisons: no graph
     CHECK_FALSE(out.requires_grad());
     return;
@@ -276,7 +263,7 @@ void run_case(const std::string& name, const CaseFn<T>& fn) {
   out.backward(to_tensor<T>(golden(name + ".gout")));
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (requires[i]) {
-      check_matches(inputs[i].grad(), name + ".grad" + std::to_string(i) + tag<T>());
+      check_matches(inputs[i].grad(), name + ".grad" + std::to_string(i) + "." + dtype_tag<T>());
     } else {
       CHECK_FALSE(inputs[i].grad().defined());
     }
@@ -368,9 +355,9 @@ TEMPLATE_TEST_CASE("golden: the mixed expression, its intermediates and gradient
   const std::pair<const char*, tg::Tensor<T>> parts[] = {{"z", z},   {"s", s}, {"r", r}, {"ce", ce},
                                                          {"u", u},   {"q", q}, {"v", v}, {"m", m},
                                                          {"mx", mx}, {"loss", loss}};
-  for (const auto& part : parts) check_matches(part.second, std::string("mixed.") + part.first + tag<T>());
-  check_matches(X.grad(), "mixed.grad_X" + tag<T>());
-  check_matches(W.grad(), "mixed.grad_W" + tag<T>());
-  check_matches(bias.grad(), "mixed.grad_bias" + tag<T>());
+  for (const auto& part : parts) check_matches(part.second, std::string("mixed.") + part.first + "." + dtype_tag<T>());
+  check_matches(X.grad(), "mixed.grad_X." + dtype_tag<T>());
+  check_matches(W.grad(), "mixed.grad_W." + dtype_tag<T>());
+  check_matches(bias.grad(), "mixed.grad_bias." + dtype_tag<T>());
   report_worst<T>("mixed");
 }

@@ -1,8 +1,6 @@
 // nn: Module mechanics (registries, keys, train/eval, zero_grad, Sequential), the layers and
 // losses against PyTorch's numbers (tests/golden/nn_*.txt, written by tools/gen_nn_golden.py),
 // and a whole training run followed epoch by epoch.
-#include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -13,45 +11,6 @@ namespace tg = tapegrad;
 using namespace tapegrad_test;
 
 namespace {
-
-using Golden = std::map<std::string, GoldenTensor>;
-
-// Each golden file is read once per process.
-const Golden& golden(const std::string& file) {
-  static std::map<std::string, Golden> cache;
-  auto it = cache.find(file);
-  if (it == cache.end()) it = cache.emplace(file, read_golden(file)).first;
-  return it->second;
-}
-
-const GoldenTensor& entry(const Golden& g, const std::string& name) {
-  INFO("golden tensor " << name);
-  REQUIRE(g.count(name) == 1);
-  return g.at(name);
-}
-
-// check_close against a golden tensor; with TAPEGRAD_REPORT_ERRORS set in the environment it
-// also prints the largest error, in absolute terms and relative to the tolerance.
-template <class T>
-void expect_golden(const tg::Tensor<T>& actual, const Golden& g, const std::string& name, double rtol, double atol) {
-  INFO("golden tensor " << name);
-  const GoldenTensor& e = entry(g, name);
-  if (std::getenv("TAPEGRAD_REPORT_ERRORS") && actual.defined() && actual.numel() == static_cast<int64_t>(e.values.size())) {
-    double max_abs = 0, max_ratio = 0;
-    for (size_t i = 0; i < e.values.size(); ++i) {
-      const double err = std::abs(static_cast<double>(actual.data()[i]) - e.values[i]);
-      max_abs = std::max(max_abs, err);
-      max_ratio = std::max(max_ratio, err / (atol + rtol * std::abs(e.values[i])));
-    }
-    std::cout << "error " << name << ": max abs " << max_abs << ", max err/tol " << max_ratio << "\n";
-  }
-  check_close(actual, e.values, e.shape, rtol, atol);
-}
-
-template <class T>
-tg::Tensor<T> golden_tensor(const Golden& g, const std::string& name) {
-  return to_tensor<T>(entry(g, name));
-}
 
 // Copies golden values into an existing tensor (a module's registered parameter keeps its handle).
 template <class T>
@@ -75,11 +34,6 @@ bool all_in_mode(const tg::nn::Module<T>& m, bool on) {
     if (!all_in_mode(*child.second, on)) return false;
   }
   return true;
-}
-
-template <class T>
-const char* tag() {
-  return std::is_same_v<T, float> ? "f32" : "f64";
 }
 
 // Tolerances of the golden comparisons: float rounding in float runs, summation order in double.
@@ -319,8 +273,8 @@ struct LinearCase {
 
 template <class T>
 void check_linear(const LinearCase& c) {
-  const Golden& g = golden("nn_linear.txt");
-  const std::string p = c.name + "." + tag<T>();
+  const Golden& g = golden_file("nn_linear.txt");
+  const std::string p = c.name + "." + dtype_tag<T>();
   INFO("case " << p);
   tg::manual_seed(c.seed);
   tg::nn::Linear<T> lin(c.in, c.out, c.bias);
@@ -363,23 +317,27 @@ namespace {
 
 template <class T>
 void check_batchnorm(const std::string& name, double eps, double momentum) {
-  const Golden& g = golden("nn_batchnorm.txt");
-  const std::string p = name + "." + tag<T>();
+  const Golden& g = golden_file("nn_batchnorm.txt");
+  const std::string p = name + "." + dtype_tag<T>();
   INFO("case " << p);
   const double rtol = Tol<T>::rtol, atol = Tol<T>::atol;
-  const auto& w0 = entry(g, p + ".weight");
+  const auto& w0 = golden_entry(g, p + ".weight");
   tg::nn::BatchNorm1d<T> bn(w0.shape[0], eps, momentum);
   assign(bn.weight, w0);
-  assign(bn.bias, entry(g, p + ".bias"));
+  assign(bn.bias, golden_entry(g, p + ".bias"));
+  // bn on the input x<k>, backward from g<k>: the output y<k> and the gradients gx<k>, gw<k>, gb<k>
+  const auto check_call = [&](const std::string& k) {
+    auto x = golden_tensor<T>(g, p + ".x" + k).requires_grad_();
+    auto y = bn(x);
+    y.backward(golden_tensor<T>(g, p + ".g" + k));
+    expect_golden(y, g, p + ".y" + k, rtol, atol);
+    expect_golden(x.grad(), g, p + ".gx" + k, rtol, atol);
+    expect_golden(bn.weight.grad(), g, p + ".gw" + k, rtol, atol);
+    expect_golden(bn.bias.grad(), g, p + ".gb" + k, rtol, atol);
+  };
 
   // training: batch statistics, gradients through them
-  auto x1 = golden_tensor<T>(g, p + ".x1").requires_grad_();
-  auto y1 = bn(x1);
-  y1.backward(golden_tensor<T>(g, p + ".g1"));
-  expect_golden(y1, g, p + ".y1", rtol, atol);
-  expect_golden(x1.grad(), g, p + ".gx1", rtol, atol);
-  expect_golden(bn.weight.grad(), g, p + ".gw1", rtol, atol);
-  expect_golden(bn.bias.grad(), g, p + ".gb1", rtol, atol);
+  check_call("1");
   expect_golden(bn(golden_tensor<T>(g, p + ".x2")), g, p + ".y2", rtol, atol);
   expect_golden(bn.running_mean, g, p + ".running_mean", rtol, atol);
   expect_golden(bn.running_var, g, p + ".running_var", rtol, atol);
@@ -388,13 +346,7 @@ void check_batchnorm(const std::string& name, double eps, double momentum) {
   // eval: the running statistics are constants
   bn.eval();
   bn.zero_grad();
-  auto xe = golden_tensor<T>(g, p + ".xe").requires_grad_();
-  auto ye = bn(xe);
-  ye.backward(golden_tensor<T>(g, p + ".ge"));
-  expect_golden(ye, g, p + ".ye", rtol, atol);
-  expect_golden(xe.grad(), g, p + ".gxe", rtol, atol);
-  expect_golden(bn.weight.grad(), g, p + ".gwe", rtol, atol);
-  expect_golden(bn.bias.grad(), g, p + ".gbe", rtol, atol);
+  check_call("e");
   // eval calls leave the statistics alone
   expect_golden(bn.running_mean, g, p + ".running_mean", rtol, atol);
   expect_golden(bn.num_batches_tracked, g, p + ".num_batches_tracked", 0, 0);
@@ -413,8 +365,8 @@ namespace {
 
 template <class T>
 void check_dropout(uint64_t seed, double p_drop, const std::string& name) {
-  const Golden& g = golden("nn_dropout.txt");
-  const std::string p = name + "." + tag<T>();
+  const Golden& g = golden_file("nn_dropout.txt");
+  const std::string p = name + "." + dtype_tag<T>();
   INFO("case " << p);
   // the mask is PyTorch's draw for draw; the kept values are x * (1 / (1 - p)) rounded alike
   const double rtol = std::is_same_v<T, float> ? 1e-7 : 1e-15;
@@ -460,9 +412,9 @@ namespace {
 
 template <class T>
 void check_losses() {
-  const Golden& g = golden("nn_loss.txt");
+  const Golden& g = golden_file("nn_loss.txt");
   const double rtol = std::is_same_v<T, float> ? 1e-5 : 1e-12, atol = std::is_same_v<T, float> ? 1e-6 : 1e-14;
-  const std::string t = tag<T>();
+  const std::string t = dtype_tag<T>();
   {  // p exactly 0 and 1 at some elements: each log is clamped at -100
     auto p = golden_tensor<T>(g, "bce." + t + ".p").requires_grad_();
     auto loss = tg::nn::BCELoss<T>()(p, golden_tensor<T>(g, "bce." + t + ".t"));
@@ -498,7 +450,7 @@ TEST_CASE("golden: BCELoss (with the -100 log clamp) and MSELoss, double") { che
 // ---- golden: Sequential initialisation ----------------------------------------------------
 
 TEST_CASE("golden: Sequential of temporaries draws PyTorch's weights in argument order") {
-  const Golden& g = golden("nn_sequential.txt");
+  const Golden& g = golden_file("nn_sequential.txt");
   tg::manual_seed(42);
   auto X = tg::randn({100, 10});
   expect_golden(X, g, "demo42.X", 1e-6, 1e-6);
@@ -531,7 +483,7 @@ TEST_CASE("golden: Sequential of temporaries draws PyTorch's weights in argument
 // ---- golden: a whole training run ---------------------------------------------------------
 
 TEST_CASE("golden: a 40-epoch training run follows PyTorch epoch by epoch") {
-  const Golden& g = golden("nn_training.txt");
+  const Golden& g = golden_file("nn_training.txt");
   tg::manual_seed(7);
   auto X = tg::randn({64, 6});  // X: (64, 6)
   expect_golden(X, g, "train7.X", 1e-6, 1e-6);
@@ -543,7 +495,7 @@ TEST_CASE("golden: a 40-epoch training run follows PyTorch epoch by epoch") {
   for (const auto& p : model.named_parameters()) expect_golden(p.second, g, "train7.init." + p.first, 0, 0);
 
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(0.02).betas({0.85, 0.995}).weight_decay(1e-3));
-  const GoldenTensor& losses = entry(g, "train7.loss");
+  const GoldenTensor& losses = golden_entry(g, "train7.loss");
   REQUIRE(losses.values.size() == 40);
   model.train();
   std::vector<float> seen;

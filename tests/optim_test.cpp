@@ -1,9 +1,6 @@
 // optim: Adam against torch.optim.Adam step by step (tests/golden/nn_adam.txt, written by
 // tools/gen_nn_golden.py), the explicit step(grads) form, option checks, zero_grad.
-#include <cstdlib>
-#include <iostream>
 #include <string>
-#include <type_traits>
 
 #include "support/helpers.hpp"
 
@@ -12,37 +9,17 @@ using namespace tapegrad_test;
 
 namespace {
 
-using Golden = std::map<std::string, GoldenTensor>;
+const Golden& adam_golden() { return golden_file("nn_adam.txt"); }
 
-const Golden& adam_golden() {
-  static const Golden g = read_golden("nn_adam.txt");
-  return g;
-}
-
+// The shared helpers, on nn_adam.txt.
 template <class T>
 tg::Tensor<T> golden_tensor(const std::string& name) {
-  INFO("golden tensor " << name);
-  REQUIRE(adam_golden().count(name) == 1);
-  return to_tensor<T>(adam_golden().at(name));
+  return tapegrad_test::golden_tensor<T>(adam_golden(), name);
 }
 
-// check_close against a golden tensor; with TAPEGRAD_REPORT_ERRORS set in the environment it
-// also prints the largest error relative to the tolerance.
 template <class T>
 void expect_golden(const tg::Tensor<T>& actual, const std::string& name, double rtol, double atol) {
-  INFO("golden tensor " << name);
-  REQUIRE(adam_golden().count(name) == 1);
-  const GoldenTensor& e = adam_golden().at(name);
-  if (std::getenv("TAPEGRAD_REPORT_ERRORS") && actual.defined() && actual.numel() == static_cast<int64_t>(e.values.size())) {
-    double max_abs = 0, max_ratio = 0;
-    for (size_t i = 0; i < e.values.size(); ++i) {
-      const double err = std::abs(static_cast<double>(actual.data()[i]) - e.values[i]);
-      max_abs = std::max(max_abs, err);
-      max_ratio = std::max(max_ratio, err / (atol + rtol * std::abs(e.values[i])));
-    }
-    std::cout << "error " << name << ": max abs " << max_abs << ", max err/tol " << max_ratio << "\n";
-  }
-  check_close(actual, e.values, e.shape, rtol, atol);
+  tapegrad_test::expect_golden(actual, adam_golden(), name, rtol, atol);
 }
 
 // The golden problem: loss = sum((x W + b - t)^2), x (5, 3), W (3, 4), b (4), t (5, 4).
@@ -66,7 +43,7 @@ tg::optim::AdamOptions custom_options(bool amsgrad) {
 
 template <class T>
 void check_trajectory(const std::string& cfg, tg::optim::Adam<T>& opt, Problem<T>& pb, double rtol, double atol) {
-  const std::string p = "adam." + cfg + "." + (std::is_same_v<T, float> ? "f32" : "f64");
+  const std::string p = "adam." + cfg + "." + dtype_tag<T>();
   for (int k = 1; k <= 20; ++k) {
     INFO("step " << k);
     auto loss = pb.loss();

@@ -12,23 +12,9 @@ using namespace tapegrad_test;
 
 namespace {
 
-const std::map<std::string, GoldenTensor>& rng_golden() {
-  static const auto golden = read_golden("rng.txt");
-  return golden;
-}
+const Golden& rng_golden() { return golden_file("rng.txt"); }
 
-const GoldenTensor& golden(const std::string& name) {
-  const auto& g = rng_golden();
-  const auto it = g.find(name);
-  INFO("golden tensor " << name);
-  REQUIRE(it != g.end());
-  return it->second;
-}
-
-template <class T>
-std::string tag() {
-  return std::is_same_v<T, float> ? ".f32" : ".f64";
-}
+const GoldenTensor& golden(const std::string& name) { return golden_entry(rng_golden(), name); }
 
 // Float normals agree with PyTorch to 1e-6, absolute for |x| <= 1 and relative above: its
 // AVX2 Box-Muller uses avx_mathfun's log and sincos, an ulp or two from libm's (observed:
@@ -79,7 +65,7 @@ TEMPLATE_TEST_CASE("randn after manual_seed(42) is PyTorch's stream", "[random]"
   using T = TestType;
   tg::manual_seed(42);
   auto x = tg::randn<T>({100, 10});
-  check_stream(x, "seed42.randn_100x10" + tag<T>(), stream_tolerance<T>());
+  check_stream(x, "seed42.randn_100x10." + dtype_tag<T>(), stream_tolerance<T>());
   if (std::is_same_v<T, float>) {  // torch.manual_seed(42); torch.randn(100, 10)[0, :4]
     CHECK(x.data()[0] == Approx(1.9269).margin(1e-4));
     CHECK(x.data()[1] == Approx(1.4873).margin(1e-4));
@@ -95,7 +81,8 @@ TEMPLATE_TEST_CASE("randn's cached scalar path, 16-wide blocks and redrawn tail"
   tg::manual_seed(3);
   const int64_t sizes[] = {5, 3, 17, 33, 1, 20, 2, 16};
   for (int i = 0; i < 8; ++i) {
-    check_stream(tg::randn<T>({sizes[i]}), "seed3.randn" + std::to_string(i) + "_" + std::to_string(sizes[i]) + tag<T>(),
+    check_stream(tg::randn<T>({sizes[i]}),
+                 "seed3.randn" + std::to_string(i) + "_" + std::to_string(sizes[i]) + "." + dtype_tag<T>(),
                  stream_tolerance<T>());
   }
 }
@@ -104,7 +91,7 @@ TEMPLATE_TEST_CASE("bernoulli_ draws one double uniform per element", "[random]"
   using T = TestType;
   tg::manual_seed(7);
   auto mask = tg::empty<T>({1000}).bernoulli_(0.8);
-  check_exact(mask, "seed7.bernoulli_0.8_1000" + tag<T>());
+  check_exact(mask, "seed7.bernoulli_0.8_1000." + dtype_tag<T>());
 }
 
 TEMPLATE_TEST_CASE("uniform_ and rand continue one stream", "[random]", float, double) {
@@ -114,8 +101,8 @@ TEMPLATE_TEST_CASE("uniform_ and rand continue one stream", "[random]", float, d
   auto r = tg::rand<T>({4, 5});
   // uniforms involve no libm call, so they are PyTorch's bit for bit (u * (to - from) + from
   // fused, as its x86 kernels compute it)
-  check_exact(u, "seed7.uniform_5x3" + tag<T>());
-  check_exact(r, "seed7.rand_4x5" + tag<T>());
+  check_exact(u, "seed7.uniform_5x3." + dtype_tag<T>());
+  check_exact(r, "seed7.rand_4x5." + dtype_tag<T>());
   for (T v : u.to_vector()) CHECK((v >= T(-0.3) && v <= T(0.3)));
 }
 
@@ -126,10 +113,10 @@ TEMPLATE_TEST_CASE("normal_(mean, std) on both paths", "[random]", float, double
   auto b = tg::empty<T>({4, 10}).normal_(-1.0, 3.0);
   auto c = tg::empty<T>({3}).normal_(0.5, 2.0);
   auto d = tg::empty<T>({16}).normal_(1.5, 0.25);
-  check_stream(a, "seed11.normal0_7" + tag<T>(), stream_tolerance<T>());
-  check_stream(b, "seed11.normal1_4x10" + tag<T>(), stream_tolerance<T>());
-  check_stream(c, "seed11.normal2_3" + tag<T>(), stream_tolerance<T>());
-  check_stream(d, "seed11.normal3_16" + tag<T>(), stream_tolerance<T>());
+  check_stream(a, "seed11.normal0_7." + dtype_tag<T>(), stream_tolerance<T>());
+  check_stream(b, "seed11.normal1_4x10." + dtype_tag<T>(), stream_tolerance<T>());
+  check_stream(c, "seed11.normal2_3." + dtype_tag<T>(), stream_tolerance<T>());
+  check_stream(d, "seed11.normal3_16." + dtype_tag<T>(), stream_tolerance<T>());
 }
 
 TEST_CASE("nn.Linear(10, 20)'s init draws: weight then bias, U(-1/sqrt(in), 1/sqrt(in))", "[random]") {
@@ -145,14 +132,14 @@ TEMPLATE_TEST_CASE("manual_seed keeps the low 32 bits of the seed", "[random]", 
   using T = TestType;
   tg::manual_seed((uint64_t(1) << 32) + 5);
   auto high = tg::randn<T>({6});
-  check_stream(high, "seed2^32+5.randn_6" + tag<T>(), stream_tolerance<T>());
+  check_stream(high, "seed2^32+5.randn_6." + dtype_tag<T>(), stream_tolerance<T>());
   tg::manual_seed(5);
   CHECK(tg::randn<T>({6}).to_vector() == high.to_vector());
 }
 
 TEMPLATE_TEST_CASE("manual_seed clears the cached normal", "[random]", float, double) {
   using T = TestType;
-  const std::string first5 = "seed3.randn0_5" + tag<T>();
+  const std::string first5 = "seed3.randn0_5." + dtype_tag<T>();
   tg::manual_seed(3);
   auto one = tg::randn<T>({1});  // leaves r sin(theta) in the cache
   auto cached = tg::randn<T>({1});
@@ -175,20 +162,21 @@ TEMPLATE_TEST_CASE("a Generator object gives the global generator's stream for t
   tg::randn<T>({7});
   auto from_gen = tg::randn<T>({100, 10}, gen);
   CHECK(from_gen.to_vector() == from_global.to_vector());
-  check_stream(from_gen, "seed42.randn_100x10" + tag<T>(), stream_tolerance<T>());
+  check_stream(from_gen, "seed42.randn_100x10." + dtype_tag<T>(), stream_tolerance<T>());
 
   // its own cache and reseeding: the seed-3 sequence through gen
   gen.manual_seed(3);
   const int64_t sizes[] = {5, 3, 17, 33, 1, 20, 2, 16};
   for (int i = 0; i < 8; ++i) {
     check_stream(tg::randn<T>({sizes[i]}, gen),
-                 "seed3.randn" + std::to_string(i) + "_" + std::to_string(sizes[i]) + tag<T>(), stream_tolerance<T>());
+                 "seed3.randn" + std::to_string(i) + "_" + std::to_string(sizes[i]) + "." + dtype_tag<T>(),
+                 stream_tolerance<T>());
   }
 }
 
 TEMPLATE_TEST_CASE("a default-constructed Generator starts from PyTorch's default seed", "[random]", float, double) {
   using T = TestType;
   tg::Generator gen;
-  check_stream(tg::randn<T>({20}, gen), "default_seed.randn_20" + tag<T>(), stream_tolerance<T>());
-  check_exact(tg::rand<T>({3}, gen), "default_seed.rand_3" + tag<T>());
+  check_stream(tg::randn<T>({20}, gen), "default_seed.randn_20." + dtype_tag<T>(), stream_tolerance<T>());
+  check_exact(tg::rand<T>({3}, gen), "default_seed.rand_3." + dtype_tag<T>());
 }

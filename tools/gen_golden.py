@@ -10,13 +10,8 @@ It rewrites tests/golden/rng.txt and tests/golden/core_ops.txt; commit them. The
 need PyTorch. The output is deterministic: every random input comes from a fixed seed, and
 the inputs are written too, so the C++ side computes on exactly the same numbers.
 
-File format (what tests/support/helpers.hpp's read_golden reads): blocks of
-
-    name <rank> <d0> <d1> ...
-    v0 v1 v2 ...
-
-values in row-major order, each printed with 17 significant digits (exact for float and
-double), nan and inf spelled `nan`, `inf`, `-inf`. A 0-d tensor has rank 0 and one value.
+File format: tools/golden_io.py (what tests/support/helpers.hpp's read_golden reads), named
+tensors in row-major order with 17 significant digits.
 
 rng.txt: PyTorch's CPU random streams (see the project's reference/TORCH_RNG.md) for float
 and double: randn on both normal paths (n < 16 with the cached scalar Box-Muller, n >= 16
@@ -34,7 +29,6 @@ float32 from the same inputs rounded to float). Per case `<case>`:
     <case>.grad<i>.f64 / .grad<i>.f32   the gradient of input i
 The composite case `mixed` also writes its intermediates as mixed.<name>.f64 / .f32.
 """
-import math
 import os
 import sys
 import zlib
@@ -43,43 +37,9 @@ import torch
 
 torch.set_num_threads(1)  # one reduction order, whatever the machine
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GOLDEN_DIR = os.path.join(ROOT, "tests", "golden")
-
-
-class GoldenWriter:
-    """Collects named tensors and writes them in read_golden's format."""
-
-    def __init__(self):
-        self.blocks = []
-        self.names = set()
-
-    def add(self, name, t):
-        assert name not in self.names, f"duplicate golden name {name}"
-        assert name and not any(c.isspace() for c in name), f"bad golden name {name!r}"
-        self.names.add(name)
-        t = torch.as_tensor(t).detach()
-        if t.dtype == torch.bool:
-            t = t.double()
-        values = [float(v) for v in t.reshape(-1).tolist()]
-        self.blocks.append((name, list(t.shape), values))
-
-    @staticmethod
-    def fmt(v):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return "%.17g" % v
-
-    def write(self, filename):
-        path = os.path.join(GOLDEN_DIR, filename)
-        with open(path, "w") as f:
-            for name, shape, values in self.blocks:
-                f.write(" ".join([name, str(len(shape))] + [str(d) for d in shape]) + "\n")
-                for i in range(0, len(values), 8):
-                    f.write(" ".join(self.fmt(v) for v in values[i:i + 8]) + "\n")
-        print(f"wrote {path}: {len(self.blocks)} tensors")
+# golden_io.py sits beside this script; import it from any working directory
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from golden_io import GOLDEN_DIR, GoldenWriter  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------

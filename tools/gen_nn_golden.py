@@ -12,14 +12,8 @@ never need PyTorch. Inputs that are not drawn from the global generator inside a
 written too, so the C++ side computes on exactly the same numbers. Float cases use the same
 inputs rounded to float32 (written as those float values) and run torch in float32.
 
-File format (what tests/support/helpers.hpp's read_golden reads): blocks of
-
-    name <rank> <d0> <d1> ...
-    v0 v1 v2 ...
-
-values in row-major order, each printed with 17 significant digits (exact for float and
-double), nan and inf spelled `nan`, `inf`, `-inf`. A 0-d tensor has rank 0 and one value.
-<tag> below is f32 or f64.
+File format: tools/golden_io.py (what tests/support/helpers.hpp's read_golden reads), named
+tensors in row-major order with 17 significant digits. <tag> below is f32 or f64.
 
 nn_linear.txt (case <c> = lin<in>x<out>s<seed>[_nobias]):
     <c>.<tag>.weight, .bias    nn.Linear(in, out, dtype) right after torch.manual_seed(seed)
@@ -69,8 +63,8 @@ nn_training.txt: seed 7, X = randn(64, 6), y = (X[:,0] * X[:,1] > 0) as a float 
     train7.final.<key>  parameters and buffers after the 40 steps
     train7.eval_pred    the eval-mode predictions of X[:8] after training
 """
-import math
 import os
+import sys
 
 import torch
 import torch.nn as nn
@@ -78,45 +72,11 @@ import torch.nn.functional as F
 
 torch.set_num_threads(1)  # one reduction order, whatever the machine
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GOLDEN_DIR = os.path.join(ROOT, "tests", "golden")
+# golden_io.py sits beside this script; import it from any working directory
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from golden_io import GoldenWriter  # noqa: E402
 
 DTYPES = ((torch.float32, "f32"), (torch.float64, "f64"))
-
-
-class GoldenWriter:
-    """Collects named tensors and writes them in read_golden's format."""
-
-    def __init__(self):
-        self.blocks = []
-        self.names = set()
-
-    def add(self, name, t):
-        assert name not in self.names, f"duplicate golden name {name}"
-        assert name and not any(c.isspace() for c in name), f"bad golden name {name!r}"
-        self.names.add(name)
-        t = torch.as_tensor(t).detach()
-        if t.dtype == torch.bool:
-            t = t.double()
-        values = [float(v) for v in t.reshape(-1).tolist()]
-        self.blocks.append((name, list(t.shape), values))
-
-    @staticmethod
-    def fmt(v):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return "%.17g" % v
-
-    def write(self, filename):
-        path = os.path.join(GOLDEN_DIR, filename)
-        with open(path, "w") as f:
-            for name, shape, values in self.blocks:
-                f.write(" ".join([name, str(len(shape))] + [str(d) for d in shape]) + "\n")
-                for i in range(0, len(values), 8):
-                    f.write(" ".join(self.fmt(v) for v in values[i:i + 8]) + "\n")
-        print(f"wrote {path}: {len(self.blocks)} tensors")
 
 
 def fixed(seed, *shape, scale=1.0):
@@ -164,6 +124,20 @@ def write_linear():
 # nn_batchnorm.txt
 # ---------------------------------------------------------------------------------------
 
+def add_call_and_backward(w, p, k, bn, x0, g0, dtype):
+    """Calls bn on x0 and backpropagates g0, both as dtype; writes <p>.x<k>, the upstream
+    gradient <p>.g<k>, the output <p>.y<k> and the gradients <p>.gx<k>, .gw<k>, .gb<k>."""
+    x = leaf(x0, dtype)
+    y = bn(x)
+    y.backward(g0.to(dtype))
+    w.add(f"{p}.x{k}", x)
+    w.add(f"{p}.g{k}", g0.to(dtype))
+    w.add(f"{p}.y{k}", y)
+    w.add(f"{p}.gx{k}", x.grad)
+    w.add(f"{p}.gw{k}", bn.weight.grad)
+    w.add(f"{p}.gb{k}", bn.bias.grad)
+
+
 def write_batchnorm():
     w = GoldenWriter()
     cases = (("bn2d", (8, 3), {}), ("bn3d", (4, 3, 5), {"eps": 1e-3, "momentum": 0.25}))
@@ -187,15 +161,7 @@ def write_batchnorm():
             w.add(f"{p}.weight", bn.weight)
             w.add(f"{p}.bias", bn.bias)
             bn.train()
-            x = leaf(x1, dtype)
-            y = bn(x)
-            y.backward(g1.to(dtype))
-            w.add(f"{p}.x1", x)
-            w.add(f"{p}.g1", g1.to(dtype))
-            w.add(f"{p}.y1", y)
-            w.add(f"{p}.gx1", x.grad)
-            w.add(f"{p}.gw1", bn.weight.grad)
-            w.add(f"{p}.gb1", bn.bias.grad)
+            add_call_and_backward(w, p, "1", bn, x1, g1, dtype)
             x = x2.to(dtype)
             w.add(f"{p}.x2", x)
             w.add(f"{p}.y2", bn(x))
@@ -204,15 +170,7 @@ def write_batchnorm():
             w.add(f"{p}.num_batches_tracked", bn.num_batches_tracked)
             bn.eval()
             bn.zero_grad(set_to_none=True)
-            x = leaf(xe, dtype)
-            y = bn(x)
-            y.backward(ge.to(dtype))
-            w.add(f"{p}.xe", x)
-            w.add(f"{p}.ge", ge.to(dtype))
-            w.add(f"{p}.ye", y)
-            w.add(f"{p}.gxe", x.grad)
-            w.add(f"{p}.gwe", bn.weight.grad)
-            w.add(f"{p}.gbe", bn.bias.grad)
+            add_call_and_backward(w, p, "e", bn, xe, ge, dtype)
     w.write("nn_batchnorm.txt")
 
 

@@ -1,11 +1,14 @@
 #pragma once
 // Shared test helpers: value comparison, golden-file reading, gradcheck wrappers.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <tapegrad/tapegrad.hpp>
@@ -97,6 +100,53 @@ inline std::map<std::string, GoldenTensor> read_golden(const std::string& file) 
 template <class T>
 tg::Tensor<T> to_tensor(const GoldenTensor& g) {
   return tg::tensor<T>(std::vector<T>(g.values.begin(), g.values.end()), g.shape);
+}
+
+using Golden = std::map<std::string, GoldenTensor>;
+
+// A golden file by name (under tests/golden/), read once per process.
+inline const Golden& golden_file(const std::string& file) {
+  static std::map<std::string, Golden> cache;
+  auto it = cache.find(file);
+  if (it == cache.end()) it = cache.emplace(file, read_golden(file)).first;
+  return it->second;
+}
+
+// The tensor `name` of a golden file; fails the test when there is none.
+inline const GoldenTensor& golden_entry(const Golden& g, const std::string& name) {
+  const auto it = g.find(name);
+  INFO("golden tensor " << name);
+  REQUIRE(it != g.end());
+  return it->second;
+}
+
+template <class T>
+tg::Tensor<T> golden_tensor(const Golden& g, const std::string& name) {
+  return to_tensor<T>(golden_entry(g, name));
+}
+
+// The part of a golden name that tells the dtype: "f32" for float, "f64" for double.
+template <class T>
+std::string dtype_tag() {
+  return std::is_same_v<T, float> ? "f32" : "f64";
+}
+
+// check_close against a golden tensor; with TAPEGRAD_REPORT_ERRORS set in the environment it
+// also prints the largest error, in absolute terms and relative to the tolerance.
+template <class T>
+void expect_golden(const tg::Tensor<T>& actual, const Golden& g, const std::string& name, double rtol, double atol) {
+  const GoldenTensor& e = golden_entry(g, name);
+  INFO("golden tensor " << name);
+  if (std::getenv("TAPEGRAD_REPORT_ERRORS") && actual.defined() && actual.numel() == static_cast<int64_t>(e.values.size())) {
+    double max_abs = 0, max_ratio = 0;
+    for (size_t i = 0; i < e.values.size(); ++i) {
+      const double err = std::abs(static_cast<double>(actual.data()[i]) - e.values[i]);
+      max_abs = std::max(max_abs, err);
+      max_ratio = std::max(max_ratio, err / (atol + rtol * std::abs(e.values[i])));
+    }
+    std::cout << "error " << name << ": max abs " << max_abs << ", max err/tol " << max_ratio << "\n";
+  }
+  check_close(actual, e.values, e.shape, rtol, atol);
 }
 
 }  // namespace tapegrad_test
