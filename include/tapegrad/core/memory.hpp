@@ -32,23 +32,31 @@ class BlockPool {
       }
     }
     state() = State::dead;
+    cached() = nullptr;
   }
 
   enum class State : unsigned char { unborn, alive, dead };
   // Trivially destructible, so it can still be read while thread-locals are torn down.
+  // The calling thread's pool once built: a plain pointer, so reading it needs no TLS guard.
+  static BlockPool*& cached() {
+    static thread_local BlockPool* pool = nullptr;
+    return pool;
+  }
   static State& state() {
     static thread_local State s = State::unborn;
     return s;
   }
 
+  // The smallest c with class_bytes(c) >= bytes.
   static int size_class(std::size_t bytes) {
+    if (bytes <= (std::size_t(1) << kMinClassLog2)) return 0;
+#if defined(__GNUC__) || defined(__clang__)
+    return 64 - __builtin_clzll(static_cast<unsigned long long>(bytes - 1)) - kMinClassLog2;
+#else
     int c = 0;
-    std::size_t cap = std::size_t(1) << kMinClassLog2;
-    while (cap < bytes) {
-      cap <<= 1;
-      ++c;
-    }
+    for (std::size_t cap = std::size_t(1) << kMinClassLog2; cap < bytes; cap <<= 1) ++c;
     return c;
+#endif
   }
   static std::size_t class_bytes(int c) { return std::size_t(1) << (c + kMinClassLog2); }
 
@@ -82,9 +90,10 @@ class BlockPool {
 
 // The calling thread's pool; null once it has been destroyed at thread exit.
 inline BlockPool* thread_pool() {
+  if (BlockPool* pool = BlockPool::cached()) return pool;
   if (BlockPool::state() == BlockPool::State::dead) return nullptr;
   static thread_local BlockPool pool;
-  return &pool;
+  return BlockPool::cached() = &pool;
 }
 
 inline void* pool_allocate(std::size_t bytes) {
@@ -152,7 +161,13 @@ class IntrusivePtr {
     if (p_) p_->refcount.fetch_add(1, std::memory_order_relaxed);
   }
   void drop() noexcept {
-    if (p_ && p_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) release_ref(p_);
+    if (!p_) return;
+    // The sole owner may release without an atomic read-modify-write: no one else holds a
+    // reference through which to add one.
+    if (p_->refcount.load(std::memory_order_acquire) == 1 ||
+        p_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      release_ref(p_);
+    }
   }
   T* p_ = nullptr;
 };
