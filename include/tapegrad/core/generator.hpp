@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -43,6 +45,12 @@ class MT19937 {
       if (index_ >= kN) twist();
       const int take = static_cast<int>(std::min<int64_t>(n, kN - index_));
       int k = 0;
+#if defined(__AVX2__)
+      for (; k + 8 <= take; k += 8) {
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state_ + index_ + k));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k), temper8(y));
+      }
+#endif
 #if defined(__SSE2__)
       for (; k + 4 <= take; k += 4) {
         const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state_ + index_ + k));
@@ -90,14 +98,41 @@ class MT19937 {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(state_ + i), r);
   }
 #endif
+#if defined(__AVX2__)
+  // The same on eight words.
+  static __m256i temper8(__m256i y) {
+    y = _mm256_xor_si256(y, _mm256_srli_epi32(y, 11));
+    y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 7), _mm256_set1_epi32(static_cast<int>(0x9d2c5680u))));
+    y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 15), _mm256_set1_epi32(static_cast<int>(0xefc60000u))));
+    return _mm256_xor_si256(y, _mm256_srli_epi32(y, 18));
+  }
+  void mix8(int i, int far) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state_ + i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state_ + i + 1));
+    const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state_ + far));
+    const __m256i y = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(static_cast<int>(kUpper))),
+                                      _mm256_and_si256(b, _mm256_set1_epi32(static_cast<int>(kLower))));
+    const __m256i odd = _mm256_cmpeq_epi32(_mm256_and_si256(y, _mm256_set1_epi32(1)), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_xor_si256(_mm256_xor_si256(f, _mm256_srli_epi32(y, 1)),
+                                       _mm256_and_si256(odd, _mm256_set1_epi32(static_cast<int>(kMatrix))));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(state_ + i), r);
+  }
+#endif
   void twist() {
     constexpr int kSplit = kN - kM;  // below it the far word is ahead, above it already new
 #if defined(__SSE2__)
     int i = 0;
+#if defined(__AVX2__)
+    for (; i + 8 <= kSplit; i += 8) mix8(i, i + kM);
+#endif
     for (; i + 4 <= kSplit; i += 4) mix4(i, i + kM);
     for (; i < kSplit; ++i) state_[i] = mix(state_[i], state_[i + 1], state_[i + kM]);
     static_assert((kN - 1 - kSplit) % 4 == 0, "the second stretch is whole vectors");
-    for (int j = kSplit; j < kN - 1; j += 4) mix4(j, j - kSplit);
+    int j = kSplit;
+#if defined(__AVX2__)
+    for (; j + 8 <= kN - 1; j += 8) mix8(j, j - kSplit);  // far words were written >= 227 back
+#endif
+    for (; j < kN - 1; j += 4) mix4(j, j - kSplit);
 #else
     for (int i = 0; i < kSplit; ++i) state_[i] = mix(state_[i], state_[i + 1], state_[i + kM]);
     for (int j = kSplit; j < kN - 1; ++j) state_[j] = mix(state_[j], state_[j + 1], state_[j - kSplit]);
