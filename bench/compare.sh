@@ -64,6 +64,9 @@ print("| workload | tapegrad | libtorch | hand-written Eigen | ratio | target | 
 print("|---|---|---|---|---|---|---|")
 def us(v):
     return "n/a" if v is None else (f"{v/1000:.2f} ms" if v >= 1000 else f"{v:.1f} us")
+def allocs_text(bench):
+    v = tg_allocs.get(bench)
+    return "" if v is None else (f"{v:g}" if v == 0 or v >= 0.01 else f"{v:.1e}")
 def row(name, bench, target, floor=None):
     t = tg.get(bench)
     o = th.get(bench) if th else None
@@ -74,13 +77,11 @@ def row(name, bench, target, floor=None):
     else:
         ratio = "n/a" if o is None else f"{o / t:.1f}x faster"
         cols = (us(t), us(o), "")
-    allocs = tg_allocs.get(bench, "")
-    print(f"| {name} | {cols[0]} | {cols[1]} | {cols[2]} | {ratio} | {target} | {allocs:g} |" if allocs != "" else
-          f"| {name} | {cols[0]} | {cols[1]} | {cols[2]} | {ratio} | {target} | |")
+    print(f"| {name} | {cols[0]} | {cols[1]} | {cols[2]} | {ratio} | {target} | {allocs_text(bench)} |")
 row("seed step", "BM_seed", ">= 15x faster than libtorch")
 t, o = tg.get("BM_tiny"), th.get("BM_tiny") if th else None
 print(f"| tiny (200 ops + backward) | {us(t)} ({t*1000/200:.0f} ns/op) | {us(o)} | | "
-      f"{'n/a' if o is None else f'{o / t:.1f}x faster'} | >= 20x faster | {tg_allocs.get('BM_tiny', 0):g} |")
+      f"{'n/a' if o is None else f'{o / t:.1f}x faster'} | >= 20x faster | {allocs_text('BM_tiny')} |")
 row("mlp step (784-512-512-10, batch 256)", "BM_mlp", "<= 1.10x the floor", floor="BM_mlp_eigen")
 if th and "BM_mlp" in th:
     print(f"| mlp step, libtorch | | {us(th['BM_mlp'])} | | {th['BM_mlp'] / tg['BM_mlp']:.2f}x tapegrad's time | | |")
