@@ -545,3 +545,32 @@ TEST_CASE("autograd: an inference loop without NoGradGuard frees each graph and 
   CHECK(b.impl_ptr().use_count() == 1);
   CHECK(x.impl()->storage.use_count() == 1);
 }
+
+TEST_CASE("autograd: an empty broadcast has an empty gradient") {
+  auto a = tg::zeros<double>({0}).requires_grad_();
+  auto b = tg::zeros<double>({2, 0});
+  (a + b).sum().backward();
+  REQUIRE(a.grad().defined());
+  CHECK(a.grad().shape() == tg::Shape{0});
+}
+
+TEST_CASE("autograd: batch_norm with a weight and no bias still trains the weight") {
+  tg::manual_seed(3);
+  auto x = tg::randn<double>({6, 3});
+  auto w = tg::ones<double>({3}).requires_grad_();
+  tg::nn::functional::BatchNormOptions opt;
+  auto y = tg::nn::functional::batch_norm(x, tg::Tensor<double>(), tg::Tensor<double>(), w, tg::Tensor<double>(), opt);
+  (y * y).sum().backward();
+  REQUIRE(w.grad().defined());
+  // d/dw sum((w * xhat)^2) = 2 w sum(xhat^2) = 2 N var / (var + eps) per channel, w = 1
+  const auto var = x.var(0, false).to_vector();
+  const auto grad = w.grad().to_vector();
+  for (size_t c = 0; c < 3; ++c) CHECK(grad[c] == Approx(2 * 6 * var[c] / (var[c] + 1e-5)).epsilon(1e-9));
+}
+
+TEST_CASE("autograd: pow(x, 0) is 1 even at inf and NaN, and pow(x, 1) passes gradients through") {
+  auto x = tg::tensor<double>({std::numeric_limits<double>::infinity(), std::nan(""), 2.0}, {3}).requires_grad_();
+  for (double v : tg::pow(x, 0).to_vector()) CHECK(v == 1.0);
+  tg::pow(x, 1).sum().backward();
+  for (double g : x.grad().to_vector()) CHECK(g == 1.0);
+}

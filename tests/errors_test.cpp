@@ -120,3 +120,18 @@ TEST_CASE("random fills check their parameters") {
   CHECK_THROWS_WITH(x.normal_(0, -1), "normal_: expects std >= 0.0, but got std=-1");
   CHECK(x.sum().item() == 0.0f);  // nothing was drawn into x
 }
+
+TEST_CASE("a shape whose element count overflows int64 is refused") {
+  CHECK_THROWS_WITH(tg::zeros({int64_t(1) << 32, int64_t(1) << 32}),
+                    "zeros: shape [4294967296, 4294967296] has more elements than an int64 can count");
+  CHECK_THROWS_WITH(tg::ones({6}).reshape({int64_t(1) << 62, 4, -1}),
+                    "reshape: shape [4611686018427387904, 4, -1] is invalid for input of shape [6] (6 elements)");
+}
+
+TEST_CASE("losses name themselves for an undefined target") {
+  auto p = tg::full({3}, 0.5f);
+  tg::Tensor<float> none;
+  CHECK_THROWS_WITH(tg::nn::functional::binary_cross_entropy(p, none),
+                    "binary_cross_entropy: expected a defined tensor, got an undefined one");
+  CHECK_THROWS_WITH(tg::nn::functional::mse_loss(p, none), "mse_loss: expected a defined tensor, got an undefined one");
+}

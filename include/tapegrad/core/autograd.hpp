@@ -5,6 +5,7 @@
 // sequence number, so each runs once, after all its consumers. Tensors own their node and
 // nodes own their inputs' nodes: the graph dies with its last tensor.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -60,9 +61,10 @@ class GradOut {
   Tensor<T> grads_[kMaxInputs];
 };
 
+// Process-wide, so a graph built across threads still orders consumers after producers.
 inline uint64_t next_sequence_nr() {
-  static thread_local uint64_t counter = 0;
-  return ++counter;
+  static std::atomic<uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 template <class T>
@@ -170,7 +172,8 @@ void send_gradient(const Edge<T>& e, Tensor<T>&& g) {
 template <class T, class... Ts>
 bool any_requires_grad(const Tensor<T>& first, const Ts&... rest) {
   if (!GradMode::is_enabled()) return false;
-  return first.impl()->requires_grad || (... || rest.impl()->requires_grad);
+  auto needs = [](const Tensor<T>& t) { return t.defined() && t.impl()->requires_grad; };
+  return needs(first) || (... || needs(rest));
 }
 
 // Records `fn` as the backward of `out`, with edges to `inputs`. Call only when
@@ -182,6 +185,7 @@ void record(Tensor<T>& out, const char* name, F&& fn, const Ts&... inputs) {
   const Tensor<T>* ins[] = {&inputs...};
   node->num_inputs = static_cast<int>(sizeof...(Ts));
   for (int i = 0; i < node->num_inputs; ++i) {
+    if (!ins[i]->defined()) continue;  // an optional input (a missing bias) gets no edge
     TensorImpl<T>* in = ins[i]->impl();
     if (in->grad_fn) {
       node->edges[i].node = in->grad_fn;
@@ -205,8 +209,8 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad) {
   }
   // Gather the reachable nodes (iteratively: graphs can be deep).
   static thread_local std::vector<Node<T>*> order, stack;
-  static thread_local uint64_t epoch = 0;
-  ++epoch;
+  static std::atomic<uint64_t> epochs{0};  // process-wide: graphs may be shared by threads
+  const uint64_t epoch = epochs.fetch_add(1, std::memory_order_relaxed) + 1;
   order.clear();
   stack.clear();
   stack.push_back(r.grad_fn.get());

@@ -2,6 +2,7 @@
 // Intrusive reference counting and the thread-local block pool behind tensors, storage and
 // tape nodes: a steady training step reuses the blocks the previous step freed, so it does
 // not touch the heap.
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -65,6 +66,7 @@ class BlockPool {
     if (c < kClasses && free_lists_[c]) {
       FreeBlock* b = free_lists_[c];
       free_lists_[c] = b->next;
+      --cached_[c];
       return b;
     }
     return allocate_fresh(c);
@@ -73,9 +75,13 @@ class BlockPool {
   void deallocate(void* p, std::size_t bytes) noexcept {
     const int c = size_class(bytes);
     if (c >= kClasses) return release_block(p);
+    // A thread that frees what another allocates (a data loader's batches) must not hoard:
+    // past 64 MiB (or 4 blocks) of one class, blocks go back to the heap.
+    if (cached_[c] >= std::max<std::size_t>(4, (std::size_t(64) << 20) / class_bytes(c))) return release_block(p);
     auto* b = static_cast<FreeBlock*>(p);
     b->next = free_lists_[c];
     free_lists_[c] = b;
+    ++cached_[c];
   }
 
   static void* allocate_fresh(int c) { return ::operator new(class_bytes(c), std::align_val_t(kAlignment)); }
@@ -86,6 +92,7 @@ class BlockPool {
     FreeBlock* next;
   };
   FreeBlock* free_lists_[kClasses] = {};
+  std::size_t cached_[kClasses] = {};  // blocks on each list
 };
 
 // The calling thread's pool; null once it has been destroyed at thread exit.

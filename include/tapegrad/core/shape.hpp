@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -94,9 +95,15 @@ class Dims {
   void assign(It first, It last, const char* op) {
     check_rank(static_cast<int>(std::distance(first, last)), op);
     n_ = 0;
+    int64_t total = 1;
     for (It it = first; it != last; ++it) {
       if (*it < 0) detail::fail(op, ": negative size ", *it, " in shape ", format(first, last));
-      d_[n_++] = static_cast<int64_t>(*it);
+      const auto v = static_cast<int64_t>(*it);
+      if (v != 0 && total > std::numeric_limits<int64_t>::max() / v) {
+        detail::fail(op, ": shape ", format(first, last), " has more elements than an int64 can count");
+      }
+      total *= v;
+      d_[n_++] = v;
     }
   }
   int64_t d_[kMaxDims] = {};

@@ -29,8 +29,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   Y.noalias() = detail::ConstMatrixMap<T>(x.data(), rows, in) * detail::ConstMatrixMap<T>(weight.data(), out, in).transpose();
   if (bias.defined()) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data(), out);
 
-  const bool needs = bias.defined() ? detail::any_requires_grad(x, weight, bias) : detail::any_requires_grad(x, weight);
-  if (needs) {
+  if (detail::any_requires_grad(x, weight, bias)) {  // an undefined bias gets no edge
     Tensor<T> xs = weight.requires_grad() ? x.detach() : Tensor<T>();
     Tensor<T> ws = x.requires_grad() ? weight.detach() : Tensor<T>();
     auto backward = [xs, ws, sx, sw, rows, in, out](const Tensor<T>& g, detail::GradOut<T>& grads) {
@@ -51,11 +50,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
         grads[2] = gb;
       }
     };
-    if (bias.defined()) {
-      detail::record(y, "AddmmBackward", std::move(backward), x, weight, bias);
-    } else {
-      detail::record(y, "MmBackward", std::move(backward), x, weight);
-    }
+    detail::record(y, bias.defined() ? "AddmmBackward" : "MmBackward", std::move(backward), x, weight, bias);
   }
   return y;
 }
@@ -186,9 +181,7 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
   channel_map(N, C, L, px, px, y.data(), [](const auto& x, const auto&, const auto& a, const auto& b) { return x * a + b; },
               alpha, beta);
 
-  const bool affine = weight.defined() && bias.defined();
-  const bool needs = affine ? detail::any_requires_grad(x, weight, bias) : detail::any_requires_grad(x);
-  if (needs) {
+  if (detail::any_requires_grad(x, weight, bias)) {  // an undefined weight or bias gets no edge
     auto backward = [xs = x.detach(), ws = weight.defined() ? weight.detach() : Tensor<T>(), stats,
                      training = opt.training, N, C, L, count](const Tensor<T>& g, detail::GradOut<T>& grads) {
       const T* pg = g.data();
@@ -231,11 +224,7 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
       }
       grads[0] = gx;
     };
-    if (affine) {
-      detail::record(y, "NativeBatchNormBackward", std::move(backward), x, weight, bias);
-    } else {
-      detail::record(y, "NativeBatchNormBackward", std::move(backward), x);
-    }
+    detail::record(y, "NativeBatchNormBackward", std::move(backward), x, weight, bias);
   }
   return y;
 }
@@ -258,7 +247,8 @@ Tensor<T> dropout(const Tensor<T>& x, double p = 0.5, bool training = true) {
 template <class T>
 Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& t) {
   const Dims& sp = p.checked("binary_cross_entropy").sizes;
-  detail::check(t.checked("binary_cross_entropy").sizes == sp, "binary_cross_entropy: target shape ", t.sizes(),
+  const Dims& st = t.checked("binary_cross_entropy").sizes;
+  detail::check(st == sp, "binary_cross_entropy: target shape ", st,
                 " differs from input shape ", sp);
   const int64_t n = sp.numel();
   const T* pp = p.data();
@@ -302,7 +292,8 @@ Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& t) {
 template <class T>
 Tensor<T> mse_loss(const Tensor<T>& x, const Tensor<T>& t) {
   const Dims& sx = x.checked("mse_loss").sizes;
-  detail::check(t.checked("mse_loss").sizes == sx, "mse_loss: target shape ", t.sizes(), " differs from input shape ", sx);
+  const Dims& st = t.checked("mse_loss").sizes;
+  detail::check(st == sx, "mse_loss: target shape ", st, " differs from input shape ", sx);
   Tensor<T> d = x - t;
   return mean(d * d);
 }

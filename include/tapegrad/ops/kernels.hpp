@@ -174,6 +174,7 @@ Tensor<T> reduce_to_shape(const Tensor<T>& g, const Dims& shape) {
   if (dg == shape) return g;
   Tensor<T> out = make_tensor<T>(shape);
   const int64_t n = shape.numel();
+  if (n == 0) return out;
   if (n == 1) {
     out.data()[0] = array(g).sum();
   } else if (is_trailing_block(shape, dg)) {

@@ -1,6 +1,8 @@
 #pragma once
 // Shape ops: reshape, unsqueeze and squeeze share their input's values; t, transpose and
 // narrow copy (tensors are always contiguous).
+#include <limits>
+
 #include "arithmetic.hpp"
 
 namespace tapegrad {
@@ -29,7 +31,8 @@ inline Dims infer_shape(const Shape& shape, int64_t numel, const Dims& from) {
     } else if (shape[i] < 0) {
       valid = false;
     } else {
-      known *= shape[i];
+      valid = shape[i] == 0 || known <= std::numeric_limits<int64_t>::max() / shape[i];
+      known *= valid ? shape[i] : 1;
       out.push_back(shape[i]);
     }
   }

@@ -22,7 +22,7 @@ template <class T>
 Tensor<T> pow_values(const Tensor<T>& x, T p) {
   auto a = array(x);
   const Dims& s = x.sizes();
-  if (p == T(0)) return evaluate<T>(s, a * T(0) + T(1));
+  if (p == T(0)) return make_tensor<T>(s).fill_(T(1));  // 1 even for inf and NaN, as PyTorch
   if (p == T(1)) return evaluate<T>(s, a);
   if (p == T(2)) return evaluate<T>(s, a * a);
   if (p == T(3)) return evaluate<T>(s, a * a * a);
