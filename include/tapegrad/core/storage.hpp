@@ -14,7 +14,6 @@ struct Storage : RefCounted {
   static constexpr std::size_t kHeaderBytes = 64;
 
   T* data = nullptr;
-  int64_t size = 0;
   std::size_t block_bytes = 0;
 
   static IntrusivePtr<Storage> create(int64_t n) {
@@ -22,7 +21,6 @@ struct Storage : RefCounted {
     void* block = pool_allocate(bytes);
     auto* s = new (block) Storage();
     s->data = reinterpret_cast<T*>(static_cast<char*>(block) + kHeaderBytes);
-    s->size = n;
     s->block_bytes = bytes;
     return IntrusivePtr<Storage>(s);
   }

@@ -30,8 +30,6 @@ struct TensorImpl : RefCounted, PoolAllocated {
   bool requires_grad = false;
   IntrusivePtr<Node<T>> grad_fn;     // null for leaves
   IntrusivePtr<TensorImpl> grad;     // accumulated by backward on leaves
-
-  int64_t numel() const { return storage ? sizes.numel() : 0; }
 };
 
 }  // namespace detail

@@ -31,7 +31,6 @@ void gemm(const T* a, int64_t ar, int64_t ac, bool ta, const T* b, int64_t br, i
 struct BatchLayout {
   Dims batch;                  // broadcast batch dims
   Dims a_strides, b_strides;   // per batch dim, in matrices (0 where broadcast)
-  int64_t count = 1;
 };
 
 inline BatchLayout batch_layout(const Dims& sa, const Dims& sb) {
@@ -40,7 +39,6 @@ inline BatchLayout batch_layout(const Dims& sa, const Dims& sb) {
   l.batch = broadcast_shape(ba, bb, "matmul");
   l.a_strides = broadcast_strides(ba, l.batch);
   l.b_strides = broadcast_strides(bb, l.batch);
-  l.count = l.batch.numel();
   return l;
 }
 
