@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -147,6 +148,75 @@ void expect_golden(const tg::Tensor<T>& actual, const Golden& g, const std::stri
     std::cout << "error " << name << ": max abs " << max_abs << ", max err/tol " << max_ratio << "\n";
   }
   check_close(actual, e.values, e.shape, rtol, atol);
+}
+
+// ---- "a failed call changes nothing" ---------------------------------------------------------
+
+// Everything observable about a tensor: shape, requires_grad, leafness, its values to the last
+// bit (hex floats) and its gradient's.
+template <class T>
+std::string describe_state(const tg::Tensor<T>& t) {
+  if (!t.defined()) return "undefined";
+  std::ostringstream out;
+  out << std::hexfloat << "shape " << t.sizes() << (t.requires_grad() ? " requires_grad" : "")
+      << (t.is_leaf() ? " leaf" : " non-leaf") << " values";
+  for (int64_t i = 0; i < t.numel(); ++i) out << ' ' << t.data()[i];
+  if (t.is_leaf()) out << " grad " << describe_state(t.grad());
+  return out.str();
+}
+
+template <class T>
+std::string describe_state(const tg::nn::Module<T>& m) {
+  std::string s = m.is_training() ? "training" : "eval";
+  for (const auto& [name, p] : m.named_parameters()) s += "\n" + name + ": " + describe_state(p);
+  for (const auto& [name, b] : m.named_buffers()) s += "\n" + name + ": " + describe_state(b);
+  return s;
+}
+
+// The next draws of the default generator, without consuming them.
+inline std::string describe_default_generator() {
+  auto& gen = tg::default_generator();
+  const auto saved = gen.snapshot();
+  const auto next = tg::rand<double>({3}).to_vector();
+  const auto next_normal = tg::randn<float>({1}).item();  // includes the cached Box-Muller value
+  gen.restore(saved);
+  std::ostringstream out;
+  out << std::hexfloat << next[0] << ' ' << next[1] << ' ' << next[2] << ' ' << next_normal;
+  return out.str();
+}
+
+// A record of the watched objects (tensors and modules, held by reference) and the default
+// generator's stream, to compare before and after a call.
+class Watch {
+ public:
+  template <class... Things>
+  explicit Watch(const Things&... things) {
+    (probes_.push_back([&things] { return describe_state(things); }), ...);
+    probes_.push_back(describe_default_generator);
+  }
+  std::vector<std::string> state() const {
+    std::vector<std::string> s;
+    for (const auto& probe : probes_) s.push_back(probe());
+    return s;
+  }
+
+ private:
+  std::vector<std::function<std::string()>> probes_;
+};
+
+// `call` must throw tapegrad::Error with exactly `message` and leave everything `watch` sees as
+// it was.
+template <class F>
+void check_refused(F&& call, const std::string& message, const Watch& watch) {
+  const auto before = watch.state();
+  CHECK_THROWS_WITH(call(), message);
+  CHECK_THROWS_AS(call(), tg::Error);
+  const auto after = watch.state();
+  REQUIRE(before.size() == after.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    INFO("watched object " << i << " changed");
+    CHECK(before[i] == after[i]);
+  }
 }
 
 }  // namespace tapegrad_test

@@ -93,7 +93,8 @@ class Dims {
   }
   template <class It>
   void assign(It first, It last, const char* op) {
-    check_rank(static_cast<int>(std::distance(first, last)), op);
+    const auto rank = std::distance(first, last);
+    if (rank > kMaxDims) detail::fail(op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank, " in shape ", format(first, last));
     n_ = 0;
     int64_t total = 1;
     for (It it = first; it != last; ++it) {

@@ -108,7 +108,7 @@ class Tensor {
 
   // ---- shape --------------------------------------------------------------------------
   Tensor reshape(const Shape& shape) const;
-  Tensor view(const Shape& shape) const { return reshape(shape); }
+  Tensor view(const Shape& shape) const;
   Tensor flatten() const { return reshape({-1}); }
   Tensor unsqueeze(int64_t d) const;
   Tensor squeeze() const;

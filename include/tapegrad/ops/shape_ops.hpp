@@ -19,7 +19,7 @@ Tensor<T> alias_op(const Tensor<T>& x, const Dims& sizes, const char* name) {
 }
 
 // Resolves a reshape target, inferring one -1.
-inline Dims infer_shape(const Shape& shape, int64_t numel, const Dims& from) {
+inline Dims infer_shape(const Shape& shape, int64_t numel, const Dims& from, const char* op) {
   Dims out;
   int infer_at = -1;
   int64_t known = 1;
@@ -41,7 +41,7 @@ inline Dims infer_shape(const Shape& shape, int64_t numel, const Dims& from) {
     if (valid) out[infer_at] = numel / known;
   }
   valid = valid && out.numel() == numel;
-  if (!valid) fail("reshape: shape ", Dims::format(shape.begin(), shape.end()), " is invalid for input of shape ", from, " (", numel, " elements)");
+  if (!valid) fail(op, ": shape ", Dims::format(shape.begin(), shape.end()), " is invalid for input of shape ", from, " (", numel, " elements)");
   return out;
 }
 
@@ -74,10 +74,25 @@ Tensor<T> transpose_values(const Tensor<T>& x, int d0, int d1) {
 
 }  // namespace detail
 
+namespace detail {
+
+template <class T>
+Tensor<T> reshape_op(const Tensor<T>& x, const Shape& shape, const char* op) {
+  const Dims& s = x.checked(op).sizes;
+  return alias_op(x, infer_shape(shape, s.numel(), s, op), "ViewBackward");
+}
+
+}  // namespace detail
+
 template <class T>
 Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
-  const Dims& s = x.checked("reshape").sizes;
-  return detail::alias_op(x, detail::infer_shape(shape, s.numel(), s), "ViewBackward");
+  return detail::reshape_op(x, shape, "reshape");
+}
+
+// Tensors are always contiguous, so a view is a reshape (sharing the values).
+template <class T>
+Tensor<T> view(const Tensor<T>& x, const Shape& shape) {
+  return detail::reshape_op(x, shape, "view");
 }
 
 template <class T>

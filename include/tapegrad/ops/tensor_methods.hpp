@@ -27,6 +27,8 @@ Tensor<T> Tensor<T>::max(int64_t dim, bool keepdim) const { return tapegrad::max
 template <class T>
 Tensor<T> Tensor<T>::reshape(const Shape& shape) const { return tapegrad::reshape(*this, shape); }
 template <class T>
+Tensor<T> Tensor<T>::view(const Shape& shape) const { return tapegrad::view(*this, shape); }
+template <class T>
 Tensor<T> Tensor<T>::unsqueeze(int64_t d) const { return tapegrad::unsqueeze(*this, d); }
 template <class T>
 Tensor<T> Tensor<T>::squeeze() const { return tapegrad::squeeze(*this); }
