@@ -1,6 +1,7 @@
 #pragma once
 // nn's functional forms: every argument check of the layers lives here, with messages that
 // name the op and the shapes or values (PyTorch's torch.nn.functional semantics).
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -119,7 +120,8 @@ void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out
 
 // Batch normalisation over (N, C) or (N, C, L) inputs, per channel C. In training the batch
 // statistics normalise (biased variance) and update running_mean / running_var (unbiased) in
-// place; in eval the running statistics normalise. Sums accumulate in double.
+// place; in eval the running statistics normalise. Sums accumulate in double. An empty batch
+// gives an empty output and leaves the running statistics alone, as in PyTorch.
 template <class T>
 Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Tensor<T>& running_var,
                      const Tensor<T>& weight, const Tensor<T>& bias, const BatchNormOptions& opt) {
@@ -140,7 +142,8 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
   detail::check(opt.training || running_mean.defined(), "batch_norm: running_mean and running_var are needed in eval mode");
   const int64_t count = N * L;  // values per channel
   if (opt.training) {
-    detail::check(count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ", sx);
+    // PyTorch refuses exactly one value; an empty batch passes and changes no statistic
+    detail::check(count != 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ", sx);
   }
   const T* px = x.data();
   Tensor<T> stats = detail::make_tensor<T>(Dims{4, C});  // mean, invstd, alpha, beta
@@ -148,7 +151,9 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
   T* pi = pm + C;
   T* alpha = pm + 2 * C;
   T* beta = pm + 3 * C;
-  if (opt.training) {
+  if (opt.training && count == 0) {
+    std::fill_n(pm, 2 * C, T(0));  // no statistics: mean and invstd 0, so every gradient is 0
+  } else if (opt.training) {
     channel_sums(N, C, L, px, px, pm, [](const auto& x, const auto&) { return x; });
     for (int64_t c = 0; c < C; ++c) pm[c] /= static_cast<T>(count);
     T* var_sum = alpha;  // scratch until alpha is computed
