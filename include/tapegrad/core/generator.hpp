@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <mutex>
+#include <mutex>  // std::recursive_mutex, std::lock_guard
 #include <optional>
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -227,26 +227,56 @@ class Generator {
     return r * std::cos(theta);
   }
 
-  // The lock that makes one fill of the shared generator atomic.
-  std::mutex& mutex() { return mutex_; }
+  // The lock that makes one fill of a shared generator atomic; recursive, so a module's
+  // initialisation can hold it across all its fills.
+  std::recursive_mutex& mutex() { return mutex_; }
 
  private:
   MT19937 engine_;
   std::optional<double> next_normal_;
   uint64_t offset_ = 0;
-  std::mutex mutex_;
+  std::recursive_mutex mutex_;
 };
 
-// The global generator that manual_seed seeds and the random factories draw from. It is
-// shared by all threads (each fill locks it); pass a Generator of your own for streams that
-// do not depend on what other threads draw.
-inline Generator& default_generator() {
+namespace detail {
+
+inline Generator& process_generator() {
   static Generator gen;
   return gen;
 }
+inline Generator*& thread_generator() {
+  thread_local Generator* gen = nullptr;
+  return gen;
+}
+
+}  // namespace detail
+
+// The generator that manual_seed seeds and that every draw without an explicit generator uses
+// (rand, randn, uniform_, normal_, bernoulli_, module initialisation, dropout): this thread's
+// GeneratorGuard's generator while one is active, else the process-wide one. The process-wide
+// generator is shared by all threads; each fill locks it, so concurrent draws are safe but
+// their interleaving, and so each thread's numbers, depend on timing.
+inline Generator& default_generator() {
+  Generator* own = detail::thread_generator();
+  return own ? *own : detail::process_generator();
+}
+
+// Makes `gen` this thread's default generator for the guard's lifetime (guards nest), so a
+// thread that builds and trains its own model gets the same numbers as a program that does
+// only that: `tg::Generator gen(seed); tg::GeneratorGuard use(gen);`.
+class GeneratorGuard {
+ public:
+  explicit GeneratorGuard(Generator& gen) : previous_(detail::thread_generator()) { detail::thread_generator() = &gen; }
+  ~GeneratorGuard() { detail::thread_generator() = previous_; }
+  GeneratorGuard(const GeneratorGuard&) = delete;
+  GeneratorGuard& operator=(const GeneratorGuard&) = delete;
+
+ private:
+  Generator* previous_;
+};
 
 inline void manual_seed(uint64_t seed) {
-  std::lock_guard<std::mutex> lock(default_generator().mutex());
+  std::lock_guard lock(default_generator().mutex());
   default_generator().manual_seed(seed);
 }
 
@@ -289,7 +319,7 @@ void uniform_draws(T* d, int64_t n, double from, double to, Generator& gen) {
 
 template <class T>
 void uniform_fill(T* d, int64_t n, double from, double to, Generator& gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
+  std::lock_guard lock(gen.mutex());
   uniform_draws(d, n, from, to, gen);
 }
 
@@ -310,7 +340,7 @@ void normal_fill_16(T* d, T mean, T std) {
 
 template <class T>
 void normal_fill(T* d, int64_t n, double mean, double std, Generator& gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
+  std::lock_guard lock(gen.mutex());
   if (n < 16) {
     for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(gen.normal() * std + mean);
     return;
@@ -327,7 +357,7 @@ void normal_fill(T* d, int64_t n, double mean, double std, Generator& gen) {
 
 template <class T>
 void bernoulli_fill(T* d, int64_t n, double p, Generator& gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
+  std::lock_guard lock(gen.mutex());
   // Each element: u = (53 random bits) * 2^-53 from two words, 1 if u < p. Since p * 2^53 is
   // exact, u < p is bits < ceil(p * 2^53): an integer compare, done without a branch (the
   // outcome is random, so a branch would mispredict).

@@ -5,6 +5,7 @@
 // handles: a copied module shares them, like a copied libtorch module holder.
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -68,6 +69,7 @@ class Module {
   // Runs reset_parameters() from the generator's current state and records the draws.
   virtual void initialize() {
     Generator& gen = default_generator();
+    std::lock_guard lock(gen.mutex());  // the draws stay one stretch when threads share gen
     InitDraws draws{gen.snapshot(), 0};
     reset_parameters();
     draws.end = gen.offset();
@@ -205,6 +207,7 @@ class Sequential : public Module<T> {
     if (replayable.size() != N) return;  // a module the caller still holds keeps its values
     const std::optional<Draws> span = span_of(replayable);
     Generator& gen = default_generator();
+    std::lock_guard lock(gen.mutex());
     if (!span || gen.offset() != span->end) return;
     bool in_order = true;
     uint64_t last = 0;
