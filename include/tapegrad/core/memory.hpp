@@ -10,6 +10,24 @@
 #include <type_traits>
 #include <utility>
 
+// Under AddressSanitizer the pool poisons what it caches and the tail of each block past the
+// bytes asked for, so ASan still reports a use after free or an overflow inside pooled memory.
+#if defined(__SANITIZE_ADDRESS__)
+#define TAPEGRAD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TAPEGRAD_ASAN 1
+#endif
+#endif
+#ifdef TAPEGRAD_ASAN
+#include <sanitizer/asan_interface.h>
+#define TAPEGRAD_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define TAPEGRAD_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define TAPEGRAD_POISON(p, n) ((void)(p), (void)(n))
+#define TAPEGRAD_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace tapegrad::detail {
 
 // ---- Block pool -------------------------------------------------------------------------
@@ -25,8 +43,10 @@ class BlockPool {
 
   BlockPool() { state() = State::alive; }
   ~BlockPool() {
-    for (auto& head : free_lists_) {
+    for (int c = 0; c < kClasses; ++c) {
+      FreeBlock*& head = free_lists_[c];
       while (head) {
+        TAPEGRAD_UNPOISON(head, class_bytes(c));
         FreeBlock* next = head->next;
         release_block(head);
         head = next;
@@ -65,15 +85,17 @@ class BlockPool {
     const int c = size_class(bytes);
     if (c < kClasses && free_lists_[c]) {
       FreeBlock* b = free_lists_[c];
+      TAPEGRAD_UNPOISON(b, class_bytes(c));
       free_lists_[c] = b->next;
       --cached_[c];
-      return b;
+      return usable(b, bytes, c);
     }
-    return allocate_fresh(c);
+    return usable(allocate_fresh(c), bytes, c);
   }
 
   void deallocate(void* p, std::size_t bytes) noexcept {
     const int c = size_class(bytes);
+    TAPEGRAD_UNPOISON(p, class_bytes(c));
     if (c >= kClasses) return release_block(p);
     // A thread that frees what another allocates (a data loader's batches) must not hoard:
     // past 64 MiB (or 4 blocks) of one class, blocks go back to the heap.
@@ -82,10 +104,16 @@ class BlockPool {
     b->next = free_lists_[c];
     free_lists_[c] = b;
     ++cached_[c];
+    TAPEGRAD_POISON(b, class_bytes(c));
   }
 
   static void* allocate_fresh(int c) { return ::operator new(class_bytes(c), std::align_val_t(kAlignment)); }
   static void release_block(void* p) noexcept { ::operator delete(p, std::align_val_t(kAlignment)); }
+  // The block with its tail past `bytes` poisoned (under ASan).
+  static void* usable(void* p, [[maybe_unused]] std::size_t bytes, [[maybe_unused]] int c) {
+    TAPEGRAD_POISON(static_cast<char*>(p) + bytes, class_bytes(c) - bytes);
+    return p;
+  }
 
  private:
   struct FreeBlock {
@@ -185,3 +213,6 @@ IntrusivePtr<T> make_intrusive(Args&&... args) {
 }
 
 }  // namespace tapegrad::detail
+
+#undef TAPEGRAD_POISON
+#undef TAPEGRAD_UNPOISON
