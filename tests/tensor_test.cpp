@@ -54,3 +54,26 @@ TEST_CASE("tensors up to 8 dims") {
   CHECK(t.sum().item() == 16.0f);
   CHECK_THROWS_WITH(tg::ones({1, 1, 1, 1, 1, 1, 1, 1, 1}), "ones: tensors have at most 8 dimensions, got 9 in shape [1, 1, 1, 1, 1, 1, 1, 1, 1]");
 }
+
+TEST_CASE("the method spellings are the free functions") {
+  auto x = tg::tensor<double>({0.5, 1.5, 2.5, 3.5, 4.5, 5.5}, {2, 3}).requires_grad_();
+  auto same = [](const tg::Tensor<double>& a, const tg::Tensor<double>& b) {
+    CHECK(a.shape() == b.shape());
+    CHECK(a.to_vector() == b.to_vector());
+    CHECK(std::string(a.grad_fn_name()) == b.grad_fn_name());
+  };
+  same(x.exp(), tg::exp(x));
+  same(x.log(), tg::log(x));
+  same(x.sqrt(), tg::sqrt(x));
+  same(x.abs(), tg::abs(x));
+  same(x.pow(1.5), tg::pow(x, 1.5));
+  same(x.tanh(), tg::tanh(x));
+  same(x.sigmoid(), tg::sigmoid(x));
+  same(x.relu(), tg::relu(x));
+  same(x.neg(), -x);
+  same(x.reciprocal(), tg::reciprocal(x));
+  same(x.softmax(1), tg::softmax(x, 1));
+  same(x.log_softmax(0), tg::log_softmax(x, 0));
+  x.pow(2).mean().backward();
+  CHECK(x.grad().to_vector() == (x.detach() * (2.0 / 6)).to_vector());
+}

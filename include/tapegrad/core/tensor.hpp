@@ -96,6 +96,20 @@ class Tensor {
   Tensor& normal_(double mean = 0, double std = 1);
   Tensor& bernoulli_(double p = 0.5);
 
+  // ---- elementwise (libtorch's method spellings of the free functions) -----------------
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor abs() const;
+  Tensor pow(double exponent) const;
+  Tensor tanh() const;
+  Tensor sigmoid() const;
+  Tensor relu() const;
+  Tensor neg() const;
+  Tensor reciprocal() const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+
   // ---- reductions ---------------------------------------------------------------------
   Tensor sum() const;
   Tensor sum(int64_t dim, bool keepdim = false) const;

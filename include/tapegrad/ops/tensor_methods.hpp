@@ -7,6 +7,31 @@
 namespace tapegrad {
 
 template <class T>
+Tensor<T> Tensor<T>::exp() const { return tapegrad::exp(*this); }
+template <class T>
+Tensor<T> Tensor<T>::log() const { return tapegrad::log(*this); }
+template <class T>
+Tensor<T> Tensor<T>::sqrt() const { return tapegrad::sqrt(*this); }
+template <class T>
+Tensor<T> Tensor<T>::abs() const { return tapegrad::abs(*this); }
+template <class T>
+Tensor<T> Tensor<T>::pow(double exponent) const { return tapegrad::pow(*this, exponent); }
+template <class T>
+Tensor<T> Tensor<T>::tanh() const { return tapegrad::tanh(*this); }
+template <class T>
+Tensor<T> Tensor<T>::sigmoid() const { return tapegrad::sigmoid(*this); }
+template <class T>
+Tensor<T> Tensor<T>::relu() const { return tapegrad::relu(*this); }
+template <class T>
+Tensor<T> Tensor<T>::neg() const { return -*this; }
+template <class T>
+Tensor<T> Tensor<T>::reciprocal() const { return tapegrad::reciprocal(*this); }
+template <class T>
+Tensor<T> Tensor<T>::softmax(int64_t dim) const { return tapegrad::softmax(*this, dim); }
+template <class T>
+Tensor<T> Tensor<T>::log_softmax(int64_t dim) const { return tapegrad::log_softmax(*this, dim); }
+
+template <class T>
 Tensor<T> Tensor<T>::sum() const { return tapegrad::sum(*this); }
 template <class T>
 Tensor<T> Tensor<T>::sum(int64_t dim, bool keepdim) const { return tapegrad::sum(*this, dim, keepdim); }
