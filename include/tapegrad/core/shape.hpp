@@ -54,15 +54,19 @@ class Dims {
     --n_;
   }
 
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int i = 0; i < n_; ++i) n *= d_[i];
-    return n;
-  }
-  // Product of the sizes in [first, last).
+  int64_t numel() const { return product(0, n_); }
+  // Product of the sizes in [first, last). Ops compose shapes ([m, 0] @ [0, n] is [m, n]), so
+  // it may not fit an int64: 0 if any size is 0 (whatever comes before), else an Error.
   int64_t product(int first, int last) const {
     int64_t n = 1;
-    for (int i = first; i < last; ++i) n *= d_[i];
+    bool overflow = false;
+    for (int i = first; i < last; ++i) {
+      if (d_[i] == 0) return 0;
+      overflow = overflow || multiply_overflows(n, d_[i]);
+    }
+    if (overflow) {
+      detail::fail("tensor: shape ", format(begin() + first, begin() + last), " has more elements than an int64 can count");
+    }
     return n;
   }
 
@@ -88,6 +92,16 @@ class Dims {
   }
 
  private:
+  // n *= v for sizes n, v > 0; true (and n unspecified) when the product overflows.
+  static bool multiply_overflows(int64_t& n, int64_t v) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_mul_overflow(n, v, &n);
+#else
+    if (n > std::numeric_limits<int64_t>::max() / v) return true;
+    n *= v;
+    return false;
+#endif
+  }
   static void check_rank(int rank, const char* op) {
     detail::check(rank <= kMaxDims, op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank);
   }

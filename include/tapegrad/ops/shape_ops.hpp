@@ -152,7 +152,7 @@ Tensor<T> narrow(const Tensor<T>& x, int64_t dim, int64_t start, int64_t length)
   detail::check(!s.empty(), "narrow: cannot be applied to a 0-dim tensor");
   const int d = detail::normalize_dim(dim, s.size(), "narrow", s);
   if (start < 0 && start >= -s[d]) start += s[d];
-  detail::check(start >= 0 && length >= 0 && start + length <= s[d], "narrow: start ", start, " and length ", length,
+  detail::check(start >= 0 && start <= s[d] && length >= 0 && length <= s[d] - start, "narrow: start ", start, " and length ", length,
                 " are out of range for dim ", dim, " of shape ", s);
   Dims os = s;
   os[d] = length;
