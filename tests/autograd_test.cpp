@@ -392,6 +392,18 @@ TEST_CASE("autograd: detach shares values but cuts the graph") {
   check_close(x.grad(), {12, 6, 8}, {3}, 0);
 }
 
+TEST_CASE("autograd: clone copies the values and stays in the graph") {
+  Td x = leaf({1, 2, 3}, {3});
+  Td c = x.clone();
+  CHECK(c.data() != x.data());
+  CHECK(std::string(c.grad_fn_name()) == "CloneBackward");
+  (c * c).sum().backward();
+  check_close(x.grad(), {2, 4, 6}, {3}, 0);
+  c.data()[0] = 10;  // its own values
+  CHECK(x.data()[0] == 1.0);
+  CHECK_FALSE(tg::tensor<double>({1}, {1}).clone().requires_grad());
+}
+
 TEST_CASE("autograd: is_leaf") {
   Td x = tg::randn<double>({2});
   CHECK(x.is_leaf());

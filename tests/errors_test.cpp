@@ -78,6 +78,8 @@ TEST_CASE("dims out of range are named with the valid range") {
   check_refused([&] { return x.transpose(-3, 0); }, "transpose: dim -3" + range, watch);
   check_refused([&] { return x.narrow(2, 0, 1); }, "narrow: dim 2" + range, watch);
   check_refused([&] { return x.size(2); }, "size: dim 2" + range, watch);
+  check_refused([&] { return tg::scalar_tensor(1.0).size(0); },
+                "size: dim 0 given but a tensor of shape [] has no dimensions", watch);
   check_refused([&] { return x.unsqueeze(3); },
                 "unsqueeze: dim 3 is out of range for a tensor of shape [2, 3] (expected a dim in [-3, 2])", watch);
   check_refused([&] { return tg::scalar_tensor(1.0).sum(1); },

@@ -117,11 +117,6 @@ Tensor<typename Derived::Scalar> from_eigen(const Eigen::MatrixBase<Derived>& m)
 }
 
 template <class T>
-Tensor<T> Tensor<T>::clone() const {
-  return detail::copy_of(*this);
-}
-
-template <class T>
 Tensor<T>& Tensor<T>::fill_(T value) {
   Impl& i = checked("fill_");
   std::fill_n(i.data, i.sizes.numel(), value);

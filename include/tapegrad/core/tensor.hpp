@@ -55,6 +55,7 @@ class Tensor {
   int64_t numel() const { return checked("numel").sizes.numel(); }
   int64_t size(int64_t d) const {
     const Impl& i = checked("size");
+    detail::check(i.sizes.size() > 0, "size: dim ", d, " given but a tensor of shape [] has no dimensions");
     return i.sizes[detail::normalize_dim(d, i.sizes.size(), "size", i.sizes)];
   }
   T* data() const { return checked("data").data; }

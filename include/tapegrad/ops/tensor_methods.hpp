@@ -6,6 +6,17 @@
 
 namespace tapegrad {
 
+// A copy of the values that stays in the graph (the gradient passes through), as PyTorch's.
+template <class T>
+Tensor<T> Tensor<T>::clone() const {
+  checked("clone");
+  Tensor<T> out = detail::copy_of(*this);
+  if (detail::any_requires_grad(*this)) {
+    detail::record(out, "CloneBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g; }, *this);
+  }
+  return out;
+}
+
 template <class T>
 Tensor<T> Tensor<T>::exp() const { return tapegrad::exp(*this); }
 template <class T>
