@@ -1,7 +1,15 @@
 #pragma once
-// The loops every op is built from: Eigen array views of a tensor, the broadcasting binary
-// kernel with its fast paths, and reduce_to_shape, which sums a gradient back over the dims
-// an input was broadcast along.
+// The loops every op is built from, written for compile time as much as for speed: every op is
+// a template that the user's translation unit instantiates, and Eigen's expression templates
+// cost far more to compile than the loops they stand for. So:
+//  * elementwise arithmetic, comparisons, copies and sequential sums are plain loops over
+//    pointers: each element is the same IEEE operation as Eigen's vectorised form, so the same
+//    bits;
+//  * where Eigen's result depends on how it vectorises (its exp/log/tanh/pow approximations, the
+//    pairwise order of a vectorised sum or column sum), one small kernel per scalar type calls
+//    Eigen with the very expression the ops used before, and every op shares it;
+//  * the matrix product calls Eigen's GEMM and GEMV kernels directly, after the same size-based
+//    dispatch Eigen's product expression makes, so every shape gives Eigen's bits (see gemm).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -14,64 +22,104 @@ namespace tapegrad::detail {
 template <class T>
 using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
 template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+template <class T>
 using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
 using MatrixMap = Eigen::Map<RowMajorMatrix<T>>;
 template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>>;
 
-// The correctly rounded square-root instruction for each packet type (double packets go
-// through Eigen, whose double sqrt is always the exact instruction).
-template <class Packet>
-Packet packet_sqrt(const Packet& x) {
-  return Eigen::internal::psqrt(x);
-}
-#if defined(EIGEN_VECTORIZE_SSE)
-inline __m128 packet_sqrt(const __m128& x) { return _mm_sqrt_ps(x); }
-#endif
-#if defined(EIGEN_VECTORIZE_AVX)
-inline __m256 packet_sqrt(const __m256& x) { return _mm256_sqrt_ps(x); }
-#endif
-#if defined(EIGEN_VECTORIZE_AVX512)
-inline __m512 packet_sqrt(const __m512& x) { return _mm512_sqrt_ps(x); }
-#endif
-
-// sqrt rounded correctly, as PyTorch computes it. Eigen's own float sqrt under its default
-// EIGEN_FAST_MATH is an rsqrt estimate plus one Newton step, off by an ulp or two.
-template <class T>
-struct ExactSqrt {
-  T operator()(T x) const { return std::sqrt(x); }
-  template <class Packet>
-  Packet packetOp(const Packet& x) const {
-    return packet_sqrt(x);
-  }
-};
-
-// Whether ExactSqrt<T> has a vectorised form here: double always, float on x86 builds.
-template <class T>
-constexpr bool kExactSqrtPackets =
-#if defined(EIGEN_VECTORIZE_SSE)
-    true;
-#else
-    std::is_same_v<T, double>;
-#endif
-
-// exact_sqrt(e): e's elements' square roots, correctly rounded.
-template <class Derived>
-auto exact_sqrt(const Eigen::ArrayBase<Derived>& e) {
-  return e.unaryExpr(ExactSqrt<typename Derived::Scalar>());
-}
-
+// A tensor's values as an Eigen array (tensor data is always 64-byte aligned).
 template <class T>
 ArrayMap<T> array(const Tensor<T>& t) {
   return ArrayMap<T>(t.data(), t.numel());
 }
 
-// `t` viewed as (rows, cols) with cols the product of the last `trailing` dims.
+// `t` viewed as a row-major (rows, cols) matrix.
 template <class T>
 MatrixMap<T> as_matrix(const Tensor<T>& t, int64_t rows, int64_t cols) {
   return MatrixMap<T>(t.data(), rows, cols);
 }
+
+// ---- plain loops ------------------------------------------------------------------------
+
+// y[i] = f(x[i]) for i < n (y may be x).
+template <class T, class F>
+void map_values(const T* x, T* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+// y[i] = f(a[i], b[i]) for i < n (y may be a or b).
+template <class T, class F>
+void zip_values(const T* a, const T* b, T* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+}
+
+// A fresh tensor of `sizes` holding f(x[i]).
+template <class T, class F>
+Tensor<T> map_tensor(const Tensor<T>& x, F f) {
+  Tensor<T> out = make_tensor<T>(x.sizes());
+  map_values(x.data(), out.data(), x.numel(), f);
+  return out;
+}
+
+// A fresh tensor holding f(a[i], b[i]) for two tensors of the same element count.
+template <class T, class F>
+Tensor<T> zip_tensor(const Tensor<T>& a, const Tensor<T>& b, F f) {
+  Tensor<T> out = make_tensor<T>(a.sizes());
+  zip_values(a.data(), b.data(), out.data(), a.numel(), f);
+  return out;
+}
+
+template <class T>
+Tensor<T> negated(const Tensor<T>& g) {
+  return map_tensor(g, [](T v) { return -v; });
+}
+
+// ---- Eigen kernels whose order of operations is Eigen's own ----------------------------
+// Each is one instantiation per scalar type, shared by every op that needs it.
+
+// The sum of p[0, n), in the order Eigen's vectorised sum adds (two packet accumulators from
+// the first aligned element, the rest in order): what array(x).sum() gave.
+template <class T>
+T sum_values(const T* p, int64_t n) {
+  return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p, n).sum();
+}
+
+// sum(a[i] * b[i]) in Eigen's vectorised order: its dot product of two contiguous vectors.
+template <class T>
+T dot_values(const T* a, const T* b, int64_t n) {
+  using V = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+  return (V(a, n) * V(b, n)).sum();
+}
+
+// out[j] = the sum over rows of the row-major (rows, cols) matrix g, in Eigen's order.
+template <class T>
+void column_sums(const T* g, int64_t rows, int64_t cols, T* out) {
+  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out, cols) = ConstMatrixMap<T>(g, rows, cols).colwise().sum();
+}
+
+// y = exp(x), log(x), tanh(x), x^p with Eigen's vectorised functions (y may be x; both aligned
+// tensor data).
+template <class T>
+void exp_values(const T* x, T* y, int64_t n) {
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).exp();
+}
+template <class T>
+void log_values(const T* x, T* y, int64_t n) {
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).log();
+}
+template <class T>
+void tanh_values(const T* x, T* y, int64_t n) {
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).tanh();
+}
+template <class T>
+void pow_scalar_values(const T* x, T* y, int64_t n, T p) {
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).pow(p);
+}
+
+// ---- broadcasting -----------------------------------------------------------------------
 
 // Whether `small` (right-aligned against `big`) equals big's trailing dims exactly, ignoring
 // leading 1s: then `small` repeats once per row of `big` (a bias row).
@@ -111,43 +159,42 @@ void for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, F&& f) 
   }
 }
 
-// out = op(a, b) with NumPy broadcasting. `Op::apply` takes scalars or Eigen arrays.
+// out = op(a, b) with NumPy broadcasting; `Op::apply` takes two scalars.
 template <class Op, class T>
 Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* name) {
   const Dims& da = a.checked(name).sizes;
   const Dims& db = b.checked(name).sizes;
+  const T* pa = a.data();
+  const T* pb = b.data();
   if (da == db) {
     Tensor<T> out = make_tensor<T>(da);
-    array(out) = Op::apply(array(a), array(b));
+    T* po = out.data();
+    for (int64_t i = 0, n = da.numel(); i < n; ++i) po[i] = Op::apply(pa[i], pb[i]);
     return out;
   }
   const Dims shape = broadcast_shape(da, db, name);
   Tensor<T> out = make_tensor<T>(shape);
   const int64_t n = shape.numel();
   if (n == 0) return out;
+  T* po = out.data();
   const bool a_full = da.numel() == n, b_full = db.numel() == n;
   if (a_full && db.numel() == 1) {
-    array(out) = Op::apply(array(a), b.data()[0]);
+    const T s = pb[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = Op::apply(pa[i], s);
   } else if (b_full && da.numel() == 1) {
-    array(out) = Op::apply(a.data()[0], array(b));
+    const T s = pa[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = Op::apply(s, pb[i]);
   } else if (a_full && is_trailing_block(db, shape)) {
     const int64_t cols = db.numel(), rows = n / cols;
-    const ArrayMap<T> row(b.data(), cols);
     for (int64_t r = 0; r < rows; ++r) {
-      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out.data() + r * cols, cols) =
-          Op::apply(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(a.data() + r * cols, cols), row);
+      for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = Op::apply(pa[r * cols + c], pb[c]);
     }
   } else if (b_full && is_trailing_block(da, shape)) {
     const int64_t cols = da.numel(), rows = n / cols;
-    const ArrayMap<T> row(a.data(), cols);
     for (int64_t r = 0; r < rows; ++r) {
-      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out.data() + r * cols, cols) =
-          Op::apply(row, Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(b.data() + r * cols, cols));
+      for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = Op::apply(pa[c], pb[r * cols + c]);
     }
   } else {
-    const T* pa = a.data();
-    const T* pb = b.data();
-    T* po = out.data();
     for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
                        [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
   }
@@ -176,10 +223,9 @@ Tensor<T> reduce_to_shape(const Tensor<T>& g, const Dims& shape) {
   const int64_t n = shape.numel();
   if (n == 0) return out;
   if (n == 1) {
-    out.data()[0] = array(g).sum();
+    out.data()[0] = sum_values(g.data(), g.numel());
   } else if (is_trailing_block(shape, dg)) {
-    const int64_t rows = dg.numel() / n;
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out.data(), n) = as_matrix(g, rows, n).colwise().sum();
+    column_sums(g.data(), dg.numel() / n, n, out.data());
   } else {
     std::fill_n(out.data(), n, T(0));
     const T* src = g.data();
@@ -193,21 +239,14 @@ Tensor<T> reduce_to_shape(const Tensor<T>& g, const Dims& shape) {
 
 template <class T>
 void add_in_place(Tensor<T>& acc, const Tensor<T>& g) {
-  array(acc) += array(g);
+  T* pa = acc.data();
+  const T* pg = g.data();
+  for (int64_t i = 0, n = acc.numel(); i < n; ++i) pa[i] += pg[i];
 }
 
 template <class T>
 Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = make_tensor<T>(a.sizes());
-  array(out) = array(a) + array(b);
-  return out;
+  return zip_tensor(a, b, [](T x, T y) { return x + y; });
 }
 
 }  // namespace tapegrad::detail
-
-namespace Eigen::internal {
-template <class T>
-struct functor_traits<tapegrad::detail::ExactSqrt<T>> {
-  enum { Cost = NumTraits<T>::MulCost * 6, PacketAccess = tapegrad::detail::kExactSqrtPackets<T> };
-};
-}  // namespace Eigen::internal

@@ -1,0 +1,176 @@
+#pragma once
+// C (+)= op(A) op(B) on row-major blocks, with Eigen's numbers and a fraction of its compile
+// time. An Eigen product expression costs most of a second to compile per operand form, nearly
+// all of it in the expression machinery around three small kernels. gemm() makes the choice
+// Eigen's product makes (by the sizes only) and calls the kernel Eigen would call, on pointers:
+//  * m + n + k < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD: Eigen's coefficient-based (lazy) product.
+//    Row-major A times row-major B vectorises along the rows of C (Eigen's own lazy product is
+//    called, one instantiation for = and +=); A times B^T takes each element as Eigen's vectorised dot of two contiguous runs
+//    (dot_values); the transposed-A forms add each element's products in order;
+//  * n == 1 or m == 1: Eigen's matrix-vector kernel for the matrix's storage order, or, when both
+//    are 1, its dot product;
+//  * otherwise Eigen's blocked GEMM (the packing makes every storage order the same arithmetic).
+// With another Eigen version than 3.4 the product expressions themselves are used.
+#include <Eigen/Core>
+#include <cstdint>
+
+#include "kernels.hpp"
+
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90)
+#define TAPEGRAD_DIRECT_GEMM 1
+#else
+#define TAPEGRAD_DIRECT_GEMM 0
+#endif
+
+namespace tapegrad::detail {
+
+#if TAPEGRAD_DIRECT_GEMM
+namespace gemm_impl {
+
+using Eigen::Index;
+
+// Eigen's gemm_functor on pointers: the block [row, row + rows) x [col, col + cols) of C
+// (row-major, leading dimension ldc) += op(A) op(B), op(A) stored in LhsOrder with leading
+// dimension lda, op(B) in RhsOrder with ldb.
+template <class T, int LhsOrder, int RhsOrder>
+struct Functor {
+  using Gemm = Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
+                                                                Eigen::RowMajor, 1>;
+  using Traits = typename Gemm::Traits;
+  using Blocking = Eigen::internal::gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic,
+                                                        Eigen::Dynamic>;
+
+  const T* a;
+  Index lda;
+  const T* b;
+  Index ldb;
+  T* c;
+  Index ldc, m, n, k;
+  Blocking& blocking;
+
+  void initParallelSession(Index threads) const {
+    blocking.initParallel(m, n, k, threads);
+    blocking.allocateA();
+  }
+  void operator()(Index row, Index rows, Index col = 0, Index cols = -1,
+                  Eigen::internal::GemmParallelInfo<Index>* info = nullptr) const {
+    if (cols == -1) cols = n;
+    const T* lhs = LhsOrder == Eigen::RowMajor ? a + row * lda : a + row;  // &op(A)(row, 0)
+    const T* rhs = RhsOrder == Eigen::RowMajor ? b + col : b + col * ldb;  // &op(B)(0, col)
+    Gemm::run(rows, cols, k, lhs, lda, rhs, ldb, c + row * ldc + col, 1, ldc, T(1), blocking, info);
+  }
+};
+
+template <class T, int LhsOrder, int RhsOrder>
+void blocked(const T* a, Index lda, const T* b, Index ldb, T* c, Index m, Index n, Index k) {
+  using F = Functor<T, LhsOrder, RhsOrder>;
+  typename F::Blocking blocking(m, n, k, 1, true);
+  Eigen::internal::parallelize_gemm<true>(F{a, lda, b, ldb, c, n, m, n, k, blocking}, m, n, k, true);
+}
+
+// y (stride incy) += M x for M (rows, cols) stored in Order with leading dimension ld.
+template <class T, int Order>
+void gemv(const T* mat, Index ld, Index rows, Index cols, const T* x, Index incx, T* y, Index incy) {
+  using Eigen::internal::const_blas_data_mapper;
+  constexpr int VecOrder = Order == Eigen::RowMajor ? Eigen::ColMajor : Eigen::RowMajor;
+  using LhsMapper = const_blas_data_mapper<T, Index, Order>;
+  using RhsMapper = const_blas_data_mapper<T, Index, VecOrder>;
+  Eigen::internal::general_matrix_vector_product<Index, T, LhsMapper, Order, false, T, RhsMapper, false>::run(
+      rows, cols, LhsMapper(mat, ld), RhsMapper(x, incx), y, incy, T(1));
+}
+
+}  // namespace gemm_impl
+#endif
+
+// C (m, n) = op(A) op(B), or += when `accumulate`; A is (m, k) or, with `ta`, (k, m); B is
+// (k, n) or, with `tb`, (n, k); all row-major and contiguous.
+template <class T>
+void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, int64_t k, bool accumulate) {
+#if TAPEGRAD_DIRECT_GEMM
+  using Eigen::ColMajor;
+  using Eigen::RowMajor;
+  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+  // op(A)(i, p) and op(B)(p, j)
+  auto A = [&](int64_t i, int64_t p) { return ta ? a[p * m + i] : a[i * k + p]; };
+  auto B = [&](int64_t p, int64_t j) { return tb ? b[j * k + p] : b[p * n + j]; };
+  if (k + m + n < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD && k > 0) {
+    if (!ta && !tb) {  // vectorised along C's rows: Eigen's own lazy product
+      // Which elements take the vector path depends on C's alignment, so += evaluates into
+      // scratch aligned as C is, then adds.
+      constexpr int kMax = EIGEN_GEMM_TO_COEFFBASED_THRESHOLD * EIGEN_GEMM_TO_COEFFBASED_THRESHOLD / 4 + 1;
+      alignas(64) T scratch[kMax + 64 / sizeof(T)];
+      T* dst = accumulate ? scratch + (reinterpret_cast<std::uintptr_t>(c) % 64) / sizeof(T) : c;
+      MatrixMap<T> C(dst, m, n);
+      Eigen::internal::call_restricted_packet_assignment_no_alias(
+          C, ConstMatrixMap<T>(a, m, k).lazyProduct(ConstMatrixMap<T>(b, k, n)), Eigen::internal::assign_op<T, T>());
+      if (accumulate) {
+        for (int64_t i = 0; i < m * n; ++i) c[i] += dst[i];
+      }
+      return;
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        T s;
+        if (!ta && tb) {
+          s = dot_values(a + i * k, b + j * k, k);
+        } else {
+          s = A(i, 0) * B(0, j);
+          for (int64_t p = 1; p < k; ++p) s = s + A(i, p) * B(p, j);
+        }
+        c[i * n + j] = accumulate ? c[i * n + j] + s : s;
+      }
+    }
+    return;
+  }
+  if (!accumulate) std::fill_n(c, m * n, T(0));
+  if (m == 0 || n == 0 || k == 0) return;
+  if (n == 1) {  // C's column = op(A) times op(B)'s column (contiguous either way)
+    if (m == 1) {
+      T s;
+      if (!ta && tb) {
+        s = dot_values(a, b, k);
+      } else {
+        s = A(0, 0) * B(0, 0);
+        for (int64_t p = 1; p < k; ++p) s = s + A(0, p) * B(p, 0);
+      }
+      c[0] += s;
+    } else if (ta) {
+      gemm_impl::gemv<T, ColMajor>(a, lda, m, k, b, 1, c, 1);
+    } else {
+      gemm_impl::gemv<T, RowMajor>(a, lda, m, k, b, 1, c, 1);
+    }
+  } else if (m == 1) {  // C's row^T = op(B)^T times op(A)'s row^T
+    if (tb) {
+      gemm_impl::gemv<T, RowMajor>(b, ldb, n, k, a, 1, c, 1);
+    } else {
+      gemm_impl::gemv<T, ColMajor>(b, ldb, n, k, a, 1, c, 1);
+    }
+  } else if (ta) {
+    if (tb) {
+      gemm_impl::blocked<T, ColMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
+    } else {
+      gemm_impl::blocked<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+    }
+  } else if (tb) {
+    gemm_impl::blocked<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
+  } else {
+    gemm_impl::blocked<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+  }
+#else
+  ConstMatrixMap<T> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
+  MatrixMap<T> C(c, m, n);
+  auto assign = [&](const auto& product) {
+    if (accumulate) {
+      C.noalias() += product;
+    } else {
+      C.noalias() = product;
+    }
+  };
+  if (!ta && !tb) assign(A * B);
+  else if (ta && !tb) assign(A.transpose() * B);
+  else if (!ta && tb) assign(A * B.transpose());
+  else assign(A.transpose() * B.transpose());
+#endif
+}
+
+}  // namespace tapegrad::detail
