@@ -73,7 +73,8 @@ void send_gradient(const Edge<T>& e, Tensor<T>&& g);
 template <class T>
 class Node : public RefCounted, public PoolAllocated {
  public:
-  virtual ~Node() = default;
+  // Out of line, so each op's node type does not repeat the edges' destruction.
+  TAPEGRAD_NOINLINE virtual ~Node() {}
   virtual const char* name() const = 0;
 
   uint64_t sequence_nr = next_sequence_nr();
@@ -176,25 +177,31 @@ bool any_requires_grad(const Tensor<T>& first, const Ts&... rest) {
   return needs(first) || (... || needs(rest));
 }
 
+// Gives `node` edges to `inputs[0, count)` and makes it the grad_fn of `out` (not a template on
+// the backward function, so each op shares it).
+template <class T>
+TAPEGRAD_NOINLINE void attach(Tensor<T>& out, Node<T>* node, const Tensor<T>* const* inputs, int count) {
+  node->num_inputs = count;
+  for (int i = 0; i < count; ++i) {
+    if (!inputs[i]->defined()) continue;  // an optional input (a missing bias) gets no edge
+    TensorImpl<T>* in = inputs[i]->impl();
+    if (in->grad_fn) {
+      node->edges[i].node = in->grad_fn;
+    } else if (in->requires_grad) {
+      node->edges[i].leaf = inputs[i]->impl_ptr();
+    }
+  }
+  out.impl()->grad_fn = IntrusivePtr<Node<T>>(node);
+  out.impl()->requires_grad = true;
+}
+
 // Records `fn` as the backward of `out`, with edges to `inputs`. Call only when
 // any_requires_grad(inputs...) is true.
 template <class T, class F, class... Ts>
 void record(Tensor<T>& out, const char* name, F&& fn, const Ts&... inputs) {
   static_assert(sizeof...(Ts) <= GradOut<T>::kMaxInputs, "record: too many inputs");
-  auto* node = new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn));
   const Tensor<T>* ins[] = {&inputs...};
-  node->num_inputs = static_cast<int>(sizeof...(Ts));
-  for (int i = 0; i < node->num_inputs; ++i) {
-    if (!ins[i]->defined()) continue;  // an optional input (a missing bias) gets no edge
-    TensorImpl<T>* in = ins[i]->impl();
-    if (in->grad_fn) {
-      node->edges[i].node = in->grad_fn;
-    } else if (in->requires_grad) {
-      node->edges[i].leaf = ins[i]->impl_ptr();
-    }
-  }
-  out.impl()->grad_fn = IntrusivePtr<Node<T>>(node);
-  out.impl()->requires_grad = true;
+  attach(out, new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn)), ins, static_cast<int>(sizeof...(Ts)));
 }
 
 // Plays the tape backwards from `root` with output gradient `grad`.

@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "error.hpp"
+
 namespace tapegrad::detail {
 
 // ---- Block pool -------------------------------------------------------------------------
@@ -103,12 +105,12 @@ inline BlockPool* thread_pool() {
   return BlockPool::cached() = &pool;
 }
 
-inline void* pool_allocate(std::size_t bytes) {
+TAPEGRAD_NOINLINE inline void* pool_allocate(std::size_t bytes) {
   if (BlockPool* pool = thread_pool()) return pool->allocate(bytes);
   return BlockPool::allocate_fresh(BlockPool::size_class(bytes));
 }
 
-inline void pool_deallocate(void* p, std::size_t bytes) noexcept {
+TAPEGRAD_NOINLINE inline void pool_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
   if (BlockPool* pool = thread_pool()) return pool->deallocate(p, bytes);
   BlockPool::release_block(p);
@@ -173,9 +175,12 @@ class IntrusivePtr {
     // reference through which to add one.
     if (p_->refcount.load(std::memory_order_acquire) == 1 ||
         p_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      release_ref(p_);
+      release(p_);
     }
   }
+  // Out of line: a release runs destructors and returns memory to the pool, and inlining that
+  // at every place a handle dies multiplies the code the compiler must optimise.
+  TAPEGRAD_NOINLINE static void release(T* p) noexcept { release_ref(p); }
   T* p_ = nullptr;
 };
 

@@ -22,7 +22,7 @@ class Module {
   template <class V>
   using Named = std::vector<std::pair<std::string, V>>;
 
-  virtual ~Module() = default;
+  TAPEGRAD_NOINLINE virtual ~Module() {}
 
   virtual Tensor<T> forward(const Tensor<T>& x) = 0;
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
@@ -84,12 +84,12 @@ class Module {
   Module& operator=(Module&&) noexcept = default;
 
   // Registers `t` as a parameter (it is made to require grad) and returns it.
-  Tensor<T> register_parameter(std::string name, Tensor<T> t) {
+  TAPEGRAD_NOINLINE Tensor<T> register_parameter(std::string name, Tensor<T> t) {
     if (t.defined()) t.requires_grad_(true);
     parameters_.emplace_back(std::move(name), t);
     return t;
   }
-  Tensor<T> register_buffer(std::string name, Tensor<T> t) {
+  TAPEGRAD_NOINLINE Tensor<T> register_buffer(std::string name, Tensor<T> t) {
     buffers_.emplace_back(std::move(name), t);
     return t;
   }
@@ -150,13 +150,13 @@ class Sequential : public Module<T> {
   // Appends a module (copied or moved in) as the next child.
   template <class M, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>>>>
   void push_back(M&& module) {
-    this->register_module(next_name(), std::decay_t<M>(std::forward<M>(module)));
+    add_child(std::make_shared<std::decay_t<M>>(std::forward<M>(module)));
   }
   // Appends a module shared with the caller.
   template <class M>
   void push_back(std::shared_ptr<M> module) {
     static_assert(std::is_base_of_v<Module<T>, M>, "Sequential::push_back: not a Module of the same T");
-    this->register_module(next_name(), std::move(module));
+    add_child(std::move(module));
   }
 
   size_t size() const { return this->named_children().size(); }
@@ -174,7 +174,10 @@ class Sequential : public Module<T> {
   }
 
  private:
-  std::string next_name() const { return std::to_string(this->named_children().size()); }
+  // The one place children are added: not a template on the module's type.
+  TAPEGRAD_NOINLINE void add_child(std::shared_ptr<Module<T>> child) {
+    this->register_module(std::to_string(this->named_children().size()), std::move(child));
+  }
 
   using Draws = typename Module<T>::InitDraws;
 
@@ -186,7 +189,9 @@ class Sequential : public Module<T> {
       if (child.second->init_draws()) draws.push_back(&*child.second->init_draws());
     }
     if (draws.empty()) return std::nullopt;
-    std::sort(draws.begin(), draws.end(), [](const Draws* a, const Draws* b) { return a->start.offset < b->start.offset; });
+    for (size_t i = 1; i < draws.size(); ++i) {  // by start offset (a handful of children)
+      for (size_t j = i; j > 0 && draws[j]->start.offset < draws[j - 1]->start.offset; --j) std::swap(draws[j], draws[j - 1]);
+    }
     for (size_t i = 0; i + 1 < draws.size(); ++i) {
       if (draws[i]->end != draws[i + 1]->start.offset) return std::nullopt;
     }

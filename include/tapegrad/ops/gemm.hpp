@@ -145,12 +145,17 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
     } else {
       gemm_impl::gemv<T, ColMajor>(b, ldb, n, k, a, 1, c, 1);
     }
-  } else if (ta) {
-    if (tb) {
-      gemm_impl::blocked<T, ColMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
-    } else {
-      gemm_impl::blocked<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+  } else if (ta && tb) {
+    // No op uses A^T B^T: A transposed into scratch gives the same packed panels, so the same
+    // numbers, without a fourth GEMM instantiation.
+    Tensor<T> at = make_tensor<T>(Dims{m, k});
+    T* pat = at.data();
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t p = 0; p < k; ++p) pat[i * k + p] = a[p * m + i];
     }
+    gemm_impl::blocked<T, RowMajor, ColMajor>(pat, k, b, ldb, c, m, n, k);
+  } else if (ta) {
+    gemm_impl::blocked<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
   } else if (tb) {
     gemm_impl::blocked<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
   } else {
