@@ -73,9 +73,10 @@ void send_gradient(const Edge<T>& e, Tensor<T>&& g);
 template <class T>
 class Node : public RefCounted, public PoolAllocated {
  public:
-  // Out of line, so each op's node type does not repeat the edges' destruction.
-  TAPEGRAD_NOINLINE virtual ~Node() {}
-  virtual const char* name() const = 0;
+  explicit Node(const char* name) : name_(name) {}
+  const char* name() const { return name_; }
+  // Destroys the node as its dynamic type (one virtual function per op, not two destructors).
+  virtual void destroy() noexcept = 0;
 
   uint64_t sequence_nr = next_sequence_nr();
   Edge<T> edges[GradOut<T>::kMaxInputs];
@@ -94,7 +95,12 @@ class Node : public RefCounted, public PoolAllocated {
   }
 
  protected:
+  // Out of line, so each op's node type does not repeat the edges' destruction.
+  TAPEGRAD_NOINLINE ~Node() {}
   virtual void compute(const Tensor<T>& g, GradOut<T>& out) = 0;
+
+ private:
+  const char* name_;
 };
 
 // A node whose backward is the lambda `F(const Tensor<T>& g, GradOut<T>& out)`; the lambda's
@@ -102,14 +108,13 @@ class Node : public RefCounted, public PoolAllocated {
 template <class T, class F>
 class FunctionNode final : public Node<T> {
  public:
-  FunctionNode(const char* name, F&& fn) : name_(name), fn_(std::move(fn)) {}
-  const char* name() const override { return name_; }
+  FunctionNode(const char* name, F&& fn) : Node<T>(name), fn_(std::move(fn)) {}
+  void destroy() noexcept override { delete this; }
 
  protected:
   void compute(const Tensor<T>& g, GradOut<T>& out) override { fn_(g, out); }
 
  private:
-  const char* name_;
   F fn_;
 };
 
@@ -126,7 +131,7 @@ inline void release_ref(Node<T>* n) noexcept {
   while (queue) {
     Node<T>* x = queue;
     queue = x->next_to_free;
-    delete x;
+    x->destroy();
   }
   freeing = false;
 }

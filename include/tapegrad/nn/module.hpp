@@ -28,7 +28,7 @@ class Module {
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
 
   // Training mode on or off, for this module and every child.
-  virtual void train(bool on = true) {
+  TAPEGRAD_NOINLINE virtual void train(bool on = true) {
     training_ = on;
     for (auto& child : children_) child.second->train(on);
   }
@@ -144,13 +144,13 @@ class Sequential : public Module<T> {
     // left), so temporaries like Sequential(Linear(10, 20), Linear(20, 1)) may have drawn their
     // weights in another order than PyTorch's. Replay their draws in argument order.
     const bool temporary[] = {std::is_rvalue_reference_v<M&&>, std::is_rvalue_reference_v<Ms&&>...};
-    replay_initialization(temporary);
+    replay_initialization(temporary, sizeof...(Ms) + 1);
   }
 
   // Appends a module (copied or moved in) as the next child.
   template <class M, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>>>>
   void push_back(M&& module) {
-    add_child(std::make_shared<std::decay_t<M>>(std::forward<M>(module)));
+    add_child(static_cast<Module<T>*>(new std::decay_t<M>(std::forward<M>(module))));
   }
   // Appends a module shared with the caller.
   template <class M>
@@ -170,7 +170,7 @@ class Sequential : public Module<T> {
 
   void initialize() override {
     for (const auto& child : this->named_children()) child.second->initialize();
-    this->set_init_draws(span_of(this->named_children()));
+    this->set_init_draws(span_of(children()));
   }
 
  private:
@@ -178,15 +178,27 @@ class Sequential : public Module<T> {
   TAPEGRAD_NOINLINE void add_child(std::shared_ptr<Module<T>> child) {
     this->register_module(std::to_string(this->named_children().size()), std::move(child));
   }
+  // Takes ownership of a new module; its shared_ptr's control block is the same type whatever
+  // the module's type.
+  struct Deleter {
+    void operator()(Module<T>* m) const { delete m; }
+  };
+  TAPEGRAD_NOINLINE void add_child(Module<T>* owned) { add_child(std::shared_ptr<Module<T>>(owned, Deleter())); }
 
   using Draws = typename Module<T>::InitDraws;
 
+  // The children, in order.
+  std::vector<Module<T>*> children() const {
+    std::vector<Module<T>*> out;
+    for (const auto& child : this->named_children()) out.push_back(child.second.get());
+    return out;
+  }
+
   // The one contiguous stretch the children's draws cover, or nothing if they do not.
-  template <class Children>
-  static std::optional<Draws> span_of(const Children& children) {
+  TAPEGRAD_NOINLINE static std::optional<Draws> span_of(const std::vector<Module<T>*>& children) {
     std::vector<const Draws*> draws;
-    for (const auto& child : children) {
-      if (child.second->init_draws()) draws.push_back(&*child.second->init_draws());
+    for (const Module<T>* child : children) {
+      if (child->init_draws()) draws.push_back(&*child->init_draws());
     }
     if (draws.empty()) return std::nullopt;
     for (size_t i = 1; i < draws.size(); ++i) {  // by start offset (a handful of children)
@@ -199,30 +211,30 @@ class Sequential : public Module<T> {
   }
 
   // Redraws the temporaries' parameters in argument order when their draws were made in
-  // another order, back to back, with nothing drawn since.
-  template <size_t N>
-  void replay_initialization(const bool (&temporary)[N]) {
-    const auto& children = this->named_children();
-    typename Module<T>::template Named<std::shared_ptr<Module<T>>> replayable;
-    for (size_t i = 0; i < N; ++i) {
-      if (temporary[i]) replayable.push_back(children[i]);
+  // another order, back to back, with nothing drawn since. temporary[i]: whether argument i
+  // (child i) was a temporary.
+  TAPEGRAD_NOINLINE void replay_initialization(const bool* temporary, size_t n) {
+    const std::vector<Module<T>*> all = children();
+    std::vector<Module<T>*> replayable;
+    for (size_t i = 0; i < n; ++i) {
+      if (temporary[i]) replayable.push_back(all[i]);
     }
-    if (replayable.size() != N) return;  // a module the caller still holds keeps its values
+    if (replayable.size() != n) return;  // a module the caller still holds keeps its values
     const std::optional<Draws> span = span_of(replayable);
     Generator& gen = default_generator();
     if (!span || gen.offset() != span->end) return;
     bool in_order = true;
     uint64_t last = 0;
-    for (const auto& child : replayable) {
-      if (!child.second->init_draws()) continue;
-      in_order = in_order && child.second->init_draws()->start.offset >= last;
-      last = child.second->init_draws()->start.offset;
+    for (const Module<T>* child : replayable) {
+      if (!child->init_draws()) continue;
+      in_order = in_order && child->init_draws()->start.offset >= last;
+      last = child->init_draws()->start.offset;
     }
     if (!in_order) {
       gen.restore(span->start);
-      for (const auto& child : replayable) child.second->initialize();
+      for (Module<T>* child : replayable) child->initialize();
     }
-    this->set_init_draws(span_of(children));
+    this->set_init_draws(span_of(all));
   }
 };
 

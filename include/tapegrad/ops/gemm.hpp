@@ -16,15 +16,10 @@
 
 #include "kernels.hpp"
 
-#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90)
-#define TAPEGRAD_DIRECT_GEMM 1
-#else
-#define TAPEGRAD_DIRECT_GEMM 0
-#endif
 
 namespace tapegrad::detail {
 
-#if TAPEGRAD_DIRECT_GEMM
+#if TAPEGRAD_EIGEN_INTERNALS
 namespace gemm_impl {
 
 using Eigen::Index;
@@ -80,19 +75,25 @@ void gemv(const T* mat, Index ld, Index rows, Index cols, const T* x, Index incx
 }
 
 }  // namespace gemm_impl
+// x[0] y[0] + x[sx] y[sy] + ... (n > 0 terms), added in order.
+template <class T>
+TAPEGRAD_NOINLINE T ordered_dot(const T* x, int64_t sx, const T* y, int64_t sy, int64_t n) {
+  T s = x[0] * y[0];
+  for (int64_t p = 1; p < n; ++p) s = s + x[p * sx] * y[p * sy];
+  return s;
+}
 #endif
 
 // C (m, n) = op(A) op(B), or += when `accumulate`; A is (m, k) or, with `ta`, (k, m); B is
 // (k, n) or, with `tb`, (n, k); all row-major and contiguous.
 template <class T>
 void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, int64_t k, bool accumulate) {
-#if TAPEGRAD_DIRECT_GEMM
+#if TAPEGRAD_EIGEN_INTERNALS
   using Eigen::ColMajor;
   using Eigen::RowMajor;
   const int64_t lda = ta ? m : k, ldb = tb ? k : n;
-  // op(A)(i, p) and op(B)(p, j)
-  auto A = [&](int64_t i, int64_t p) { return ta ? a[p * m + i] : a[i * k + p]; };
-  auto B = [&](int64_t p, int64_t j) { return tb ? b[j * k + p] : b[p * n + j]; };
+  // op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj]
+  const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
   if (k + m + n < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD && k > 0) {
     if (!ta && !tb) {  // vectorised along C's rows: Eigen's own lazy product
       // Which elements take the vector path depends on C's alignment, so += evaluates into
@@ -110,13 +111,7 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
     }
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        T s;
-        if (!ta && tb) {
-          s = dot_values(a + i * k, b + j * k, k);
-        } else {
-          s = A(i, 0) * B(0, j);
-          for (int64_t p = 1; p < k; ++p) s = s + A(i, p) * B(p, j);
-        }
+        const T s = !ta && tb ? dot_values(a + i * k, b + j * k, k) : ordered_dot(a + i * ai, ap, b + j * bj, bp, k);
         c[i * n + j] = accumulate ? c[i * n + j] + s : s;
       }
     }
@@ -126,14 +121,7 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
   if (m == 0 || n == 0 || k == 0) return;
   if (n == 1) {  // C's column = op(A) times op(B)'s column (contiguous either way)
     if (m == 1) {
-      T s;
-      if (!ta && tb) {
-        s = dot_values(a, b, k);
-      } else {
-        s = A(0, 0) * B(0, 0);
-        for (int64_t p = 1; p < k; ++p) s = s + A(0, p) * B(p, 0);
-      }
-      c[0] += s;
+      c[0] += !ta && tb ? dot_values(a, b, k) : ordered_dot(a, ap, b, bp, k);
     } else if (ta) {
       gemm_impl::gemv<T, ColMajor>(a, lda, m, k, b, 1, c, 1);
     } else {

@@ -78,41 +78,152 @@ Tensor<T> negated(const Tensor<T>& g) {
 }
 
 // ---- Eigen kernels whose order of operations is Eigen's own ----------------------------
-// Each is one instantiation per scalar type, shared by every op that needs it.
+// Each reproduces what an Eigen expression computed (the ops used those expressions before),
+// one instantiation per scalar type shared by every op. With Eigen 3.4 and vectorisation on,
+// they are Eigen's own loops written out over its packet functions (pload, padd, predux, pexp,
+// ...), which compile several times faster than the expression machinery around them; with
+// another Eigen version, or without vectorisation, the expressions themselves are used.
 
-// The sum of p[0, n), in the order Eigen's vectorised sum adds (two packet accumulators from
-// the first aligned element, the rest in order): what array(x).sum() gave.
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90)
+#define TAPEGRAD_EIGEN_INTERNALS 1
+#else
+#define TAPEGRAD_EIGEN_INTERNALS 0
+#endif
+#if TAPEGRAD_EIGEN_INTERNALS && defined(EIGEN_VECTORIZE)
+#define TAPEGRAD_EIGEN_PACKETS 1
+#else
+#define TAPEGRAD_EIGEN_PACKETS 0
+#endif
+
+#if TAPEGRAD_EIGEN_PACKETS
+template <class T>
+using Packet = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+constexpr int64_t kPacketSize = Eigen::internal::packet_traits<T>::size;
+
+// Eigen's vectorised sum (redux_impl, LinearVectorizedTraversal) of the n values v(i), whose
+// packets are packet(i): two packet accumulators from `start` on, reduced with predux, then
+// the values before `start` and after the last whole packet in order.
+template <class T, class V, class PacketAt>
+TAPEGRAD_NOINLINE T eigen_redux_sum(int64_t n, int64_t start, V v, PacketAt packet) {
+  using namespace Eigen::internal;
+  constexpr int64_t ps = kPacketSize<T>;
+  if (n == 0) return T(0);
+  const int64_t size2 = ((n - start) / (2 * ps)) * (2 * ps), size1 = ((n - start) / ps) * ps;
+  const int64_t end2 = start + size2, end1 = start + size1;
+  if (size1 == 0) {
+    T res = v(0);
+    for (int64_t i = 1; i < n; ++i) res = res + v(i);
+    return res;
+  }
+  Packet<T> r0 = packet(start);
+  if (size1 > ps) {
+    Packet<T> r1 = packet(start + ps);
+    for (int64_t i = start + 2 * ps; i < end2; i += 2 * ps) {
+      r0 = padd(r0, packet(i));
+      r1 = padd(r1, packet(i + ps));
+    }
+    r0 = padd(r0, r1);
+    if (end1 > end2) r0 = padd(r0, packet(end2));
+  }
+  T res = predux(r0);
+  for (int64_t i = 0; i < start; ++i) res = res + v(i);
+  for (int64_t i = end1; i < n; ++i) res = res + v(i);
+  return res;
+}
+#endif
+
+// The sum of p[0, n), in the order Eigen's vectorised sum adds: what array(x).sum() gave.
 template <class T>
 T sum_values(const T* p, int64_t n) {
+#if TAPEGRAD_EIGEN_PACKETS
+  const int64_t start = Eigen::internal::first_default_aligned(p, static_cast<Eigen::Index>(n));
+  return eigen_redux_sum<T>(n, start, [p](int64_t i) { return p[i]; },
+                            [p](int64_t i) { return Eigen::internal::ploadu<Packet<T>>(p + i); });
+#else
   return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p, n).sum();
+#endif
 }
 
 // sum(a[i] * b[i]) in Eigen's vectorised order: its dot product of two contiguous vectors.
 template <class T>
 T dot_values(const T* a, const T* b, int64_t n) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  return eigen_redux_sum<T>(n, 0, [a, b](int64_t i) { return a[i] * b[i]; },
+                            [a, b](int64_t i) { return pmul(ploadu<Packet<T>>(a + i), ploadu<Packet<T>>(b + i)); });
+#else
   using V = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
   return (V(a, n) * V(b, n)).sum();
+#endif
 }
 
-// out[j] = the sum over rows of the row-major (rows, cols) matrix g, in Eigen's order.
+// out[j] = the sum over rows of the row-major (rows, cols) matrix g, in Eigen's order (its
+// colwise().sum() into a row vector): whole packets of columns from the first packet-aligned
+// element of `out` add rows pairwise in fours, the other columns add rows in order.
 template <class T>
-void column_sums(const T* g, int64_t rows, int64_t cols, T* out) {
+TAPEGRAD_NOINLINE void column_sums(const T* g, int64_t rows, int64_t cols, T* out) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  constexpr int64_t ps = kPacketSize<T>;
+  constexpr int kAlign = static_cast<int>(ps * sizeof(T));  // a whole packet's alignment
+  const int64_t start = first_aligned<kAlign>(out, static_cast<Eigen::Index>(cols));
+  const int64_t end = start + ((cols - start) / ps) * ps;
+  auto column = [&](int64_t j) {
+    if (rows == 0) return T(0);
+    T s = g[j];
+    for (int64_t i = 1; i < rows; ++i) s = s + g[i * cols + j];
+    return s;
+  };
+  for (int64_t j = 0; j < start; ++j) out[j] = column(j);
+  for (int64_t j = start; j < end; j += ps) {
+    auto row = [&](int64_t i) { return ploadu<Packet<T>>(g + i * cols + j); };
+    Packet<T> p = pset1<Packet<T>>(T(0));
+    if (rows > 0) {
+      const int64_t rows4 = (rows - 1) & ~int64_t(3);
+      p = row(0);
+      int64_t i = 1;
+      for (; i < rows4; i += 4) p = padd(p, padd(padd(row(i), row(i + 1)), padd(row(i + 2), row(i + 3))));
+      for (; i < rows; ++i) p = padd(p, row(i));
+    }
+    pstoreu(out + j, p);
+  }
+  for (int64_t j = end; j < cols; ++j) out[j] = column(j);
+#else
   Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out, cols) = ConstMatrixMap<T>(g, rows, cols).colwise().sum();
+#endif
+}
+
+// y = f(x) for an Eigen unary functor over aligned tensor data (y may be x), as an Eigen
+// array assignment evaluates it: whole packets with f's packet op, the tail with its scalar op.
+template <class T, class F>
+TAPEGRAD_NOINLINE void eigen_map(const T* x, T* y, int64_t n, F f) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  int64_t i = 0;
+  if constexpr (functor_traits<F>::PacketAccess) {
+    constexpr int64_t ps = kPacketSize<T>;
+    for (; i + ps <= n; i += ps) pstore(y + i, f.packetOp(pload<Packet<T>>(x + i)));
+  }
+  for (; i < n; ++i) y[i] = f(x[i]);
+#else
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).unaryExpr(f);
+#endif
 }
 
 // y = exp(x), log(x), tanh(x), x^p with Eigen's vectorised functions (y may be x; both aligned
 // tensor data).
 template <class T>
 void exp_values(const T* x, T* y, int64_t n) {
-  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).exp();
+  eigen_map(x, y, n, Eigen::internal::scalar_exp_op<T>());
 }
 template <class T>
 void log_values(const T* x, T* y, int64_t n) {
-  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).log();
+  eigen_map(x, y, n, Eigen::internal::scalar_log_op<T>());
 }
 template <class T>
 void tanh_values(const T* x, T* y, int64_t n) {
-  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).tanh();
+  eigen_map(x, y, n, Eigen::internal::scalar_tanh_op<T>());
 }
 template <class T>
 void pow_scalar_values(const T* x, T* y, int64_t n, T p) {
@@ -123,7 +234,7 @@ void pow_scalar_values(const T* x, T* y, int64_t n, T p) {
 
 // Whether `small` (right-aligned against `big`) equals big's trailing dims exactly, ignoring
 // leading 1s: then `small` repeats once per row of `big` (a bias row).
-inline bool is_trailing_block(const Dims& small, const Dims& big) {
+TAPEGRAD_NOINLINE inline bool is_trailing_block(const Dims& small, const Dims& big) {
   int lead = 0;
   while (lead < small.size() && small[lead] == 1) ++lead;
   const int n = small.size() - lead;
@@ -134,6 +245,24 @@ inline bool is_trailing_block(const Dims& small, const Dims& big) {
   return true;
 }
 
+// The counters of a broadcast walk over all dims but the last, with the offsets they give
+// into a and b (strides `sa`, `sb`).
+struct BroadcastOdometer {
+  int64_t index[kMaxDims] = {};
+  int64_t ia = 0, ib = 0;
+  // Moves to the next row of `out`, like an odometer.
+  TAPEGRAD_NOINLINE void advance(const Dims& out, const Dims& sa, const Dims& sb) {
+    for (int d = out.size() - 2; d >= 0; --d) {
+      ia += sa[d];
+      ib += sb[d];
+      if (++index[d] < out[d]) break;
+      ia -= sa[d] * out[d];
+      ib -= sb[d] * out[d];
+      index[d] = 0;
+    }
+  }
+};
+
 // Calls f(i, ia, ib) for every element i of `out` with the matching offsets into a and b
 // whose broadcast strides are `sa` and `sb` (all of out's rank).
 template <class F>
@@ -143,19 +272,10 @@ void for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, F&& f) 
   if (total == 0) return;
   if (rank == 0) return f(int64_t(0), int64_t(0), int64_t(0));
   const int64_t inner = out[rank - 1], ia_step = sa[rank - 1], ib_step = sb[rank - 1];
-  int64_t index[kMaxDims] = {};
-  int64_t ia = 0, ib = 0;
+  BroadcastOdometer o;
   for (int64_t i = 0; i < total; i += inner) {
-    for (int64_t k = 0; k < inner; ++k) f(i + k, ia + k * ia_step, ib + k * ib_step);
-    // Advance the outer counters like an odometer.
-    for (int d = rank - 2; d >= 0; --d) {
-      ia += sa[d];
-      ib += sb[d];
-      if (++index[d] < out[d]) break;
-      ia -= sa[d] * out[d];
-      ib -= sb[d] * out[d];
-      index[d] = 0;
-    }
+    for (int64_t k = 0; k < inner; ++k) f(i + k, o.ia + k * ia_step, o.ib + k * ib_step);
+    o.advance(out, sa, sb);
   }
 }
 
@@ -174,30 +294,9 @@ Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* n
   }
   const Dims shape = broadcast_shape(da, db, name);
   Tensor<T> out = make_tensor<T>(shape);
-  const int64_t n = shape.numel();
-  if (n == 0) return out;
   T* po = out.data();
-  const bool a_full = da.numel() == n, b_full = db.numel() == n;
-  if (a_full && db.numel() == 1) {
-    const T s = pb[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = Op::apply(pa[i], s);
-  } else if (b_full && da.numel() == 1) {
-    const T s = pa[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = Op::apply(s, pb[i]);
-  } else if (a_full && is_trailing_block(db, shape)) {
-    const int64_t cols = db.numel(), rows = n / cols;
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = Op::apply(pa[r * cols + c], pb[c]);
-    }
-  } else if (b_full && is_trailing_block(da, shape)) {
-    const int64_t cols = da.numel(), rows = n / cols;
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) po[r * cols + c] = Op::apply(pa[c], pb[r * cols + c]);
-    }
-  } else {
-    for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
-                       [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
-  }
+  for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
+                     [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
   return out;
 }
 
