@@ -209,6 +209,28 @@ void record(Tensor<T>& out, const char* name, F&& fn, const Ts&... inputs) {
   attach(out, new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn)), ins, static_cast<int>(sizeof...(Ts)));
 }
 
+// Orders nodes by decreasing sequence number (unique, so any correct sort gives this order): a
+// heapsort, a fraction of std::sort's code.
+template <class T>
+TAPEGRAD_NOINLINE void sort_by_decreasing_sequence(Node<T>** v, size_t n) {
+  // A min-heap on sequence_nr; popping the minimum to the back leaves the largest first.
+  auto less = [](const Node<T>* a, const Node<T>* b) { return a->sequence_nr > b->sequence_nr; };
+  auto sift_down = [&](size_t root, size_t end) {
+    while (2 * root + 1 < end) {
+      size_t child = 2 * root + 1;
+      if (child + 1 < end && less(v[child], v[child + 1])) ++child;
+      if (!less(v[root], v[child])) return;
+      std::swap(v[root], v[child]);
+      root = child;
+    }
+  };
+  for (size_t i = n / 2; i-- > 0;) sift_down(i, n);
+  for (size_t end = n; end > 1; --end) {
+    std::swap(v[0], v[end - 1]);
+    sift_down(0, end - 1);
+  }
+}
+
 // Plays the tape backwards from `root` with output gradient `grad`.
 template <class T>
 void run_backward(const Tensor<T>& root, Tensor<T> grad) {
@@ -225,7 +247,8 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad) {
   const uint64_t epoch = epochs.fetch_add(1, std::memory_order_relaxed) + 1;
   order.clear();
   stack.clear();
-  stack.push_back(r.grad_fn.get());
+  Node<T>* const first = r.grad_fn.get();
+  stack.push_back(first);
   r.grad_fn->visit_epoch = epoch;
   while (!stack.empty()) {
     Node<T>* n = stack.back();
@@ -239,8 +262,7 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad) {
       }
     }
   }
-  std::sort(order.begin(), order.end(),
-            [](const Node<T>* a, const Node<T>* b) { return a->sequence_nr > b->sequence_nr; });
+  sort_by_decreasing_sequence(order.data(), order.size());
   r.grad_fn->pending_grad = std::move(grad);
   try {
     for (Node<T>* n : order) {

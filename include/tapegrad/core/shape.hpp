@@ -9,6 +9,7 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "error.hpp"
@@ -24,12 +25,16 @@ constexpr int kMaxDims = 8;
 class Dims {
  public:
   Dims() = default;
-  Dims(std::initializer_list<int64_t> sizes) { assign(sizes.begin(), sizes.end(), "tensor"); }
+  Dims(std::initializer_list<int64_t> sizes) { assign_sizes(sizes.begin(), sizes.end(), "tensor"); }
   template <class It>
   Dims(It first, It last, const char* op) {
-    assign(first, last, op);
+    if constexpr (std::is_convertible_v<It, const int64_t*>) {
+      assign_sizes(first, last, op);
+    } else {
+      assign(first, last, op);
+    }
   }
-  Dims(const Shape& shape, const char* op) { assign(shape.begin(), shape.end(), op); }
+  Dims(const Shape& shape, const char* op) { assign_sizes(shape.data(), shape.data() + shape.size(), op); }
 
   int size() const { return n_; }
   bool empty() const { return n_ == 0; }
@@ -93,8 +98,12 @@ class Dims {
   static void check_rank(int rank, const char* op) {
     if (rank > kMaxDims) rank_error(rank, op);
   }
-  [[noreturn]] TAPEGRAD_NOINLINE static void rank_error(int rank, const char* op) {
+  [[noreturn]] TAPEGRAD_COLD static void rank_error(int rank, const char* op) {
     detail::fail(op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank);
+  }
+  // The common case out of line: sizes given as int64s.
+  TAPEGRAD_NOINLINE void assign_sizes(const int64_t* first, const int64_t* last, const char* op) {
+    assign(first, last, op);
   }
   template <class It>
   void assign(It first, It last, const char* op) {
@@ -118,7 +127,7 @@ class Dims {
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << Dims(s, "print"); }
 
 // "[a, b, c]" in error messages.
-TAPEGRAD_NOINLINE inline void append_part(std::string& s, const Dims& d) { s += Dims::format(d.begin(), d.end()); }
+TAPEGRAD_COLD inline void append_part(std::string& s, const Dims& d) { s += Dims::format(d.begin(), d.end()); }
 
 namespace detail {
 

@@ -22,7 +22,7 @@ class Module {
   template <class V>
   using Named = std::vector<std::pair<std::string, V>>;
 
-  TAPEGRAD_NOINLINE virtual ~Module() {}
+  TAPEGRAD_COLD virtual ~Module() {}
 
   virtual Tensor<T> forward(const Tensor<T>& x) = 0;
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
@@ -66,7 +66,7 @@ class Module {
   const std::optional<InitDraws>& init_draws() const { return init_draws_; }
 
   // Runs reset_parameters() from the generator's current state and records the draws.
-  virtual void initialize() {
+  TAPEGRAD_COLD virtual void initialize() {
     Generator& gen = default_generator();
     InitDraws draws{gen.snapshot(), 0};
     reset_parameters();
@@ -84,13 +84,13 @@ class Module {
   Module& operator=(Module&&) noexcept = default;
 
   // Registers `t` as a parameter (it is made to require grad) and returns it.
-  TAPEGRAD_NOINLINE Tensor<T> register_parameter(std::string name, Tensor<T> t) {
+  TAPEGRAD_COLD Tensor<T> register_parameter(std::string name, Tensor<T> t) {
     if (t.defined()) t.requires_grad_(true);
-    parameters_.emplace_back(std::move(name), t);
+    parameters_.push_back({std::move(name), t});
     return t;
   }
-  TAPEGRAD_NOINLINE Tensor<T> register_buffer(std::string name, Tensor<T> t) {
-    buffers_.emplace_back(std::move(name), t);
+  TAPEGRAD_COLD Tensor<T> register_buffer(std::string name, Tensor<T> t) {
+    buffers_.push_back({std::move(name), t});
     return t;
   }
   // Registers a child module (taken by value) and returns the shared handle to it.
@@ -98,12 +98,12 @@ class Module {
   std::shared_ptr<M> register_module(std::string name, M module) {
     static_assert(std::is_base_of_v<Module, M>, "register_module: not a Module of the same T");
     auto child = std::make_shared<M>(std::move(module));
-    children_.emplace_back(std::move(name), child);
+    children_.push_back({std::move(name), child});
     return child;
   }
   template <class M>
   std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
-    children_.emplace_back(std::move(name), module);
+    children_.push_back({std::move(name), module});
     return module;
   }
 
@@ -111,7 +111,7 @@ class Module {
   // Pre-order: this module's own entries, then each child's under "name.".
   void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
     for (const auto& entry : this->*registry) {
-      if (entry.second.defined()) out.emplace_back(prefix + entry.first, entry.second);
+      if (entry.second.defined()) out.push_back({prefix + entry.first, entry.second});
     }
     for (const auto& child : children_) child.second->collect(out, prefix + child.first + ".", registry);
   }
@@ -175,7 +175,7 @@ class Sequential : public Module<T> {
 
  private:
   // The one place children are added: not a template on the module's type.
-  TAPEGRAD_NOINLINE void add_child(std::shared_ptr<Module<T>> child) {
+  TAPEGRAD_COLD void add_child(std::shared_ptr<Module<T>> child) {
     this->register_module(std::to_string(this->named_children().size()), std::move(child));
   }
   // Takes ownership of a new module; its shared_ptr's control block is the same type whatever
@@ -183,7 +183,7 @@ class Sequential : public Module<T> {
   struct Deleter {
     void operator()(Module<T>* m) const { delete m; }
   };
-  TAPEGRAD_NOINLINE void add_child(Module<T>* owned) { add_child(std::shared_ptr<Module<T>>(owned, Deleter())); }
+  TAPEGRAD_COLD void add_child(Module<T>* owned) { add_child(std::shared_ptr<Module<T>>(owned, Deleter())); }
 
   using Draws = typename Module<T>::InitDraws;
 
@@ -195,7 +195,7 @@ class Sequential : public Module<T> {
   }
 
   // The one contiguous stretch the children's draws cover, or nothing if they do not.
-  TAPEGRAD_NOINLINE static std::optional<Draws> span_of(const std::vector<Module<T>*>& children) {
+  TAPEGRAD_COLD static std::optional<Draws> span_of(const std::vector<Module<T>*>& children) {
     std::vector<const Draws*> draws;
     for (const Module<T>* child : children) {
       if (child->init_draws()) draws.push_back(&*child->init_draws());
@@ -213,7 +213,7 @@ class Sequential : public Module<T> {
   // Redraws the temporaries' parameters in argument order when their draws were made in
   // another order, back to back, with nothing drawn since. temporary[i]: whether argument i
   // (child i) was a temporary.
-  TAPEGRAD_NOINLINE void replay_initialization(const bool* temporary, size_t n) {
+  TAPEGRAD_COLD void replay_initialization(const bool* temporary, size_t n) {
     const std::vector<Module<T>*> all = children();
     std::vector<Module<T>*> replayable;
     for (size_t i = 0; i < n; ++i) {

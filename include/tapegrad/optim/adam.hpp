@@ -34,7 +34,7 @@ template <class T = float>
 class Adam : public Optimizer<T> {
  public:
   Adam(std::vector<Tensor<T>> params, double lr = 1e-3) : Adam(std::move(params), AdamOptions(lr)) {}
-  Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
+  TAPEGRAD_COLD Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
       : Optimizer<T>(std::move(params), "Adam"), options_(options) {
     const auto [b1, b2] = options.betas();
     detail::check(options.lr() >= 0, "Adam: invalid learning rate: ", options.lr());
@@ -42,7 +42,7 @@ class Adam : public Optimizer<T> {
     detail::check(b1 >= 0 && b1 < 1, "Adam: invalid beta parameter at index 0: ", b1);
     detail::check(b2 >= 0 && b2 < 1, "Adam: invalid beta parameter at index 1: ", b2);
     detail::check(options.weight_decay() >= 0, "Adam: invalid weight_decay value: ", options.weight_decay());
-    state_.resize(this->params_.size());
+    state_ = std::vector<State>(this->params_.size());
   }
 
   const AdamOptions& options() const { return options_; }
