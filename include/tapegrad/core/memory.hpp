@@ -173,10 +173,15 @@ class IntrusivePtr {
     if (!p_) return;
     // The sole owner may release without an atomic read-modify-write: no one else holds a
     // reference through which to add one.
-    if (p_->refcount.load(std::memory_order_acquire) == 1 ||
-        p_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (p_->refcount.load(std::memory_order_acquire) == 1) {
       release(p_);
+    } else {
+      drop_shared(p_);
     }
+  }
+  // Out of line: the atomic decrement of a shared handle.
+  TAPEGRAD_NOINLINE static void drop_shared(T* p) noexcept {
+    if (p->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) release(p);
   }
   // Out of line: a release runs destructors and returns memory to the pool, and inlining that
   // at every place a handle dies multiplies the code the compiler must optimise.

@@ -78,11 +78,19 @@ struct FirstInput {
   }
 };
 
+// f for (a - p) * (b - q): the variance's (x - mean)^2 and, with q = 0, backward's (x - mean) * g.
+struct CenteredProduct {
+  template <class T>
+  T operator()(T a, T b, T p, T q) const {
+    return (a - p) * (b - q);
+  }
+};
+
 // out[c] = the sum over channel c of f(a, b, p...). When L = 1 each channel adds up in T row by
 // row, as PyTorch's channels-last kernel; otherwise in double, run by run, each run's sum first:
 // in order for float (converted value by value), in Eigen's vectorised order for double.
 template <class T, class F, class... P>
-void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   if (L == 1) {
     std::fill_n(out, C, T(0));
     for (int64_t n = 0; n < N; ++n) {
@@ -121,7 +129,7 @@ void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* ou
 
 // out = f(a, b, p...) elementwise.
 template <class T, class F, class... P>
-void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) {
       const int64_t base = (n * C + c) * L;
@@ -167,8 +175,7 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
     channel_sums(N, C, L, px, px, pm, detail_bn::FirstInput());
     for (int64_t c = 0; c < C; ++c) pm[c] /= static_cast<T>(count);
     T* var_sum = alpha;  // scratch until alpha is computed
-    channel_sums(N, C, L, px, px, var_sum,
-                 [](const auto& x, const auto&, const auto& mean) { return (x - mean) * (x - mean); }, pm);
+    channel_sums(N, C, L, px, px, var_sum, detail_bn::CenteredProduct(), pm, pm);  // (x - mean)^2
     const double mom = opt.momentum;
     for (int64_t c = 0; c < C; ++c) {
       pi[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_sum[c] / static_cast<T>(count)) + opt.eps));
@@ -210,7 +217,8 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
       T* shift = sum_g + 3 * C;   // mean(g)
       T* k = sum_g + 4 * C;       // dotp * invstd^2 / count
       channel_sums(N, C, L, pg, pg, sum_g, detail_bn::FirstInput());
-      channel_sums(N, C, L, px, pg, dotp, [](const auto& x, const auto& g, const auto& mean) { return (x - mean) * g; }, pm);
+      std::fill_n(shift, C, T(0));  // (x - mean) * (g - 0): the same kernel as the variance
+      channel_sums(N, C, L, px, pg, dotp, detail_bn::CenteredProduct(), pm, static_cast<const T*>(shift));
       if (grads.needed(1)) {  // dw = sum((x - mean) * g) * invstd
         Tensor<T> gw = detail::make_tensor<T>(Dims{C});
         for (int64_t c = 0; c < C; ++c) gw.data()[c] = dotp[c] * pi[c];

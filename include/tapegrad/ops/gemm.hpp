@@ -74,7 +74,6 @@ void gemv(const T* mat, Index ld, Index rows, Index cols, const T* x, Index incx
       rows, cols, LhsMapper(mat, ld), RhsMapper(x, incx), y, incy, T(1));
 }
 
-}  // namespace gemm_impl
 // x[0] y[0] + x[sx] y[sy] + ... (n > 0 terms), added in order.
 template <class T>
 TAPEGRAD_NOINLINE T ordered_dot(const T* x, int64_t sx, const T* y, int64_t sy, int64_t n) {
@@ -82,6 +81,41 @@ TAPEGRAD_NOINLINE T ordered_dot(const T* x, int64_t sx, const T* y, int64_t sy, 
   for (int64_t p = 1; p < n; ++p) s = s + x[p * sx] * y[p * sy];
   return s;
 }
+
+// C = A B for row-major A (m, k), B (k, n), as Eigen 3.4 evaluates the small product
+// C.noalias() = A.lazyProduct(B) (call_restricted_packet_assignment_no_alias, slice-vectorised
+// traversal): each row of C in packets of at most 4 (pmadd from zero along k) from its first
+// packet-aligned element on, the elements before and after as in-order dot products.
+template <class T>
+TAPEGRAD_NOINLINE void lazy_row_major(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  using LP = typename find_best_packet<T, 4>::type;
+  constexpr int64_t ps = static_cast<int64_t>(sizeof(LP) / sizeof(T));
+  constexpr int kAlign = static_cast<int>(sizeof(LP));
+  const int64_t mask = ps - 1, step = (ps - n % ps) & mask;
+  int64_t start = first_aligned<kAlign>(c, static_cast<Index>(n));
+  for (int64_t i = 0; i < m; ++i) {
+    const T* ai = a + i * k;
+    T* ci = c + i * n;
+    const int64_t end = start + ((n - start) & ~mask);
+    for (int64_t j = 0; j < start; ++j) ci[j] = ordered_dot(ai, 1, b + j, n, k);
+    for (int64_t j = start; j < end; j += ps) {
+      LP r = pset1<LP>(T(0));
+      for (int64_t p = 0; p < k; ++p) r = pmadd(pset1<LP>(ai[p]), ploadu<LP>(b + p * n + j), r);
+      pstoreu(ci + j, r);
+    }
+    for (int64_t j = end; j < n; ++j) ci[j] = ordered_dot(ai, 1, b + j, n, k);
+    start = std::min((start + step) % ps, n);
+  }
+#else
+  MatrixMap<T> C(c, m, n);
+  Eigen::internal::call_restricted_packet_assignment_no_alias(
+      C, ConstMatrixMap<T>(a, m, k).lazyProduct(ConstMatrixMap<T>(b, k, n)), Eigen::internal::assign_op<T, T>());
+#endif
+}
+
+}  // namespace gemm_impl
 #endif
 
 // C (m, n) = op(A) op(B), or += when `accumulate`; A is (m, k) or, with `ta`, (k, m); B is
@@ -95,15 +129,13 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
   // op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj]
   const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
   if (k + m + n < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD && k > 0) {
-    if (!ta && !tb) {  // vectorised along C's rows: Eigen's own lazy product
+    if (!ta && !tb) {  // vectorised along C's rows, as Eigen's lazy product
       // Which elements take the vector path depends on C's alignment, so += evaluates into
       // scratch aligned as C is, then adds.
       constexpr int kMax = EIGEN_GEMM_TO_COEFFBASED_THRESHOLD * EIGEN_GEMM_TO_COEFFBASED_THRESHOLD / 4 + 1;
       alignas(64) T scratch[kMax + 64 / sizeof(T)];
       T* dst = accumulate ? scratch + (reinterpret_cast<std::uintptr_t>(c) % 64) / sizeof(T) : c;
-      MatrixMap<T> C(dst, m, n);
-      Eigen::internal::call_restricted_packet_assignment_no_alias(
-          C, ConstMatrixMap<T>(a, m, k).lazyProduct(ConstMatrixMap<T>(b, k, n)), Eigen::internal::assign_op<T, T>());
+      gemm_impl::lazy_row_major(a, b, dst, m, n, k);
       if (accumulate) {
         for (int64_t i = 0; i < m * n; ++i) c[i] += dst[i];
       }
@@ -111,7 +143,7 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
     }
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        const T s = !ta && tb ? dot_values(a + i * k, b + j * k, k) : ordered_dot(a + i * ai, ap, b + j * bj, bp, k);
+        const T s = !ta && tb ? dot_values(a + i * k, b + j * k, k) : gemm_impl::ordered_dot(a + i * ai, ap, b + j * bj, bp, k);
         c[i * n + j] = accumulate ? c[i * n + j] + s : s;
       }
     }
@@ -121,7 +153,7 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
   if (m == 0 || n == 0 || k == 0) return;
   if (n == 1) {  // C's column = op(A) times op(B)'s column (contiguous either way)
     if (m == 1) {
-      c[0] += !ta && tb ? dot_values(a, b, k) : ordered_dot(a, ap, b, bp, k);
+      c[0] += !ta && tb ? dot_values(a, b, k) : gemm_impl::ordered_dot(a, ap, b, bp, k);
     } else if (ta) {
       gemm_impl::gemv<T, ColMajor>(a, lda, m, k, b, 1, c, 1);
     } else {
