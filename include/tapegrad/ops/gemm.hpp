@@ -24,7 +24,7 @@ namespace gemm_impl {
 
 using Eigen::Index;
 
-// Eigen's gemm_functor on pointers: the block [row, row + rows) x [col, col + cols) of C
+// (OpenMP builds) Eigen's gemm_functor on pointers: the block [row, row + rows) x [col, col + cols) of C
 // (row-major, leading dimension ldc) += op(A) op(B), op(A) stored in LhsOrder with leading
 // dimension lda, op(B) in RhsOrder with ldb.
 template <class T, int LhsOrder, int RhsOrder>
@@ -61,6 +61,68 @@ void blocked(const T* a, Index lda, const T* b, Index ldb, T* c, Index m, Index 
   using F = Functor<T, LhsOrder, RhsOrder>;
   typename F::Blocking blocking(m, n, k, 1, true);
   Eigen::internal::parallelize_gemm<true>(F{a, lda, b, ldb, c, n, m, n, k, blocking}, m, n, k, true);
+}
+
+// The same for op(A), op(B) in either storage order, chosen at run time: Eigen 3.4's sequential
+// blocked product (general_matrix_matrix_product<..., ColMajor>::run, which the row-major
+// result's specialisation calls with the operands swapped and their orders flipped) written out
+// once, calling Eigen's packing routine for each operand's order and its one kernel. The same
+// packed panels and kernel calls as each instantiation of Eigen's, so the same numbers.
+template <class T>
+TAPEGRAD_NOINLINE void blocked_any(const T* a, Index lda, bool ta, const T* b, Index ldb, bool tb, T* c, Index m, Index n,
+                                   Index k) {
+  using namespace Eigen::internal;
+  using Traits = gebp_traits<T, T>;
+  using RowMapper = const_blas_data_mapper<T, Index, Eigen::RowMajor>;
+  using ColMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  using ResMapper = blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  gemm_pack_lhs<T, Index, RowMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing, Eigen::RowMajor>
+      pack_lhs_row;
+  gemm_pack_lhs<T, Index, ColMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing, Eigen::ColMajor>
+      pack_lhs_col;
+  gemm_pack_rhs<T, Index, RowMapper, Traits::nr, Eigen::RowMajor> pack_rhs_row;
+  gemm_pack_rhs<T, Index, ColMapper, Traits::nr, Eigen::ColMajor> pack_rhs_col;
+  gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+
+  gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic> blocking(m, n, k, 1, true);
+  // C^T (column-major, n x m) = op(B)^T op(A)^T: the left operand is B, row-major exactly when
+  // op(B) is B^T; the right one is A, row-major exactly when op(A) is A^T.
+  const Index rows = n, cols = m, depth = k;
+  const bool lhs_row = tb, rhs_row = ta;
+  const RowMapper lhs_r(b, ldb), rhs_r(a, lda);
+  const ColMapper lhs_c(b, ldb), rhs_c(a, lda);
+  const ResMapper res(c, n, 1);
+
+  const Index kc = blocking.kc();
+  const Index mc = (std::min)(rows, blocking.mc());
+  const Index nc = (std::min)(cols, blocking.nc());
+  const std::size_t sizeA = kc * mc, sizeB = kc * nc;
+  namespace internal = Eigen::internal;  // for the macro's unqualified internal::
+  ei_declare_aligned_stack_constructed_variable(T, blockA, sizeA, blocking.blockA());
+  ei_declare_aligned_stack_constructed_variable(T, blockB, sizeB, blocking.blockB());
+  const bool pack_rhs_once = mc != rows && kc == depth && nc == cols;
+  for (Index i2 = 0; i2 < rows; i2 += mc) {
+    const Index actual_mc = (std::min)(i2 + mc, rows) - i2;
+    for (Index k2 = 0; k2 < depth; k2 += kc) {
+      const Index actual_kc = (std::min)(k2 + kc, depth) - k2;
+      if (lhs_row) {
+        pack_lhs_row(blockA, lhs_r.getSubMapper(i2, k2), actual_kc, actual_mc);
+      } else {
+        pack_lhs_col(blockA, lhs_c.getSubMapper(i2, k2), actual_kc, actual_mc);
+      }
+      for (Index j2 = 0; j2 < cols; j2 += nc) {
+        const Index actual_nc = (std::min)(j2 + nc, cols) - j2;
+        if (!pack_rhs_once || i2 == 0) {
+          if (rhs_row) {
+            pack_rhs_row(blockB, rhs_r.getSubMapper(k2, j2), actual_kc, actual_nc);
+          } else {
+            pack_rhs_col(blockB, rhs_c.getSubMapper(k2, j2), actual_kc, actual_nc);
+          }
+        }
+        gebp(res.getSubMapper(i2, j2), blockA, blockB, actual_mc, actual_kc, actual_nc, T(1));
+      }
+    }
+  }
 }
 
 // y (stride incy) += M x for M (rows, cols) stored in Order with leading dimension ld.
@@ -165,21 +227,21 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
     } else {
       gemm_impl::gemv<T, ColMajor>(b, ldb, n, k, a, 1, c, 1);
     }
-  } else if (ta && tb) {
-    // No op uses A^T B^T: A transposed into scratch gives the same packed panels, so the same
-    // numbers, without a fourth GEMM instantiation.
-    Tensor<T> at = make_tensor<T>(Dims{m, k});
-    T* pat = at.data();
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t p = 0; p < k; ++p) pat[i * k + p] = a[p * m + i];
-    }
-    gemm_impl::blocked<T, RowMajor, ColMajor>(pat, k, b, ldb, c, m, n, k);
-  } else if (ta) {
-    gemm_impl::blocked<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
-  } else if (tb) {
-    gemm_impl::blocked<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
   } else {
-    gemm_impl::blocked<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+#if defined(EIGEN_HAS_OPENMP)
+    // Eigen's own entry points, which may split the product across threads.
+    if (ta && tb) {
+      gemm_impl::blocked<T, ColMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
+    } else if (ta) {
+      gemm_impl::blocked<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+    } else if (tb) {
+      gemm_impl::blocked<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
+    } else {
+      gemm_impl::blocked<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+    }
+#else
+    gemm_impl::blocked_any(a, lda, ta, b, ldb, tb, c, m, n, k);
+#endif
   }
 #else
   ConstMatrixMap<T> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
