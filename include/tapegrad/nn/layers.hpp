@@ -33,6 +33,8 @@ class Linear : public Module<T> {
     if (bias.defined()) bias.uniform_(-bias_bound, bias_bound);
   }
 
+  TAPEGRAD_COLD ~Linear() override {}
+
   Tensor<T> forward(const Tensor<T>& x) override { return functional::linear(x, weight, bias); }
 
   int64_t in_features, out_features;
@@ -53,6 +55,8 @@ class BatchNorm1d : public Module<T> {
     running_var = this->register_buffer("running_var", ones<T>({num_features}));
     num_batches_tracked = this->register_buffer("num_batches_tracked", zeros<T>({}));
   }
+
+  TAPEGRAD_COLD ~BatchNorm1d() override {}
 
   Tensor<T> forward(const Tensor<T>& x) override {
     functional::BatchNormOptions opt;

@@ -28,21 +28,21 @@ class Module {
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
 
   // Training mode on or off, for this module and every child.
-  TAPEGRAD_NOINLINE virtual void train(bool on = true) {
+  TAPEGRAD_COLD virtual void train(bool on = true) {
     training_ = on;
     for (auto& child : children_) child.second->train(on);
   }
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  std::vector<Tensor<T>> parameters() const { return values(named_parameters()); }
-  Named<Tensor<T>> named_parameters() const {
+  TAPEGRAD_COLD std::vector<Tensor<T>> parameters() const { return values(named_parameters()); }
+  TAPEGRAD_COLD Named<Tensor<T>> named_parameters() const {
     Named<Tensor<T>> out;
     collect(out, "", &Module::parameters_);
     return out;
   }
-  std::vector<Tensor<T>> buffers() const { return values(named_buffers()); }
-  Named<Tensor<T>> named_buffers() const {
+  TAPEGRAD_COLD std::vector<Tensor<T>> buffers() const { return values(named_buffers()); }
+  TAPEGRAD_COLD Named<Tensor<T>> named_buffers() const {
     Named<Tensor<T>> out;
     collect(out, "", &Module::buffers_);
     return out;
@@ -109,13 +109,13 @@ class Module {
 
  private:
   // Pre-order: this module's own entries, then each child's under "name.".
-  void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
+  TAPEGRAD_COLD void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
     for (const auto& entry : this->*registry) {
       if (entry.second.defined()) out.push_back({prefix + entry.first, entry.second});
     }
     for (const auto& child : children_) child.second->collect(out, prefix + child.first + ".", registry);
   }
-  static std::vector<Tensor<T>> values(const Named<Tensor<T>>& named) {
+  TAPEGRAD_COLD static std::vector<Tensor<T>> values(const Named<Tensor<T>>& named) {
     std::vector<Tensor<T>> out;
     out.reserve(named.size());
     for (const auto& entry : named) out.push_back(entry.second);

@@ -35,14 +35,13 @@ class Adam : public Optimizer<T> {
  public:
   Adam(std::vector<Tensor<T>> params, double lr = 1e-3) : Adam(std::move(params), AdamOptions(lr)) {}
   TAPEGRAD_COLD Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
-      : Optimizer<T>(std::move(params), "Adam"), options_(options) {
+      : Optimizer<T>(std::move(params), "Adam"), options_(options), state_(this->params_.size()) {
     const auto [b1, b2] = options.betas();
     detail::check(options.lr() >= 0, "Adam: invalid learning rate: ", options.lr());
     detail::check(options.eps() >= 0, "Adam: invalid epsilon value: ", options.eps());
     detail::check(b1 >= 0 && b1 < 1, "Adam: invalid beta parameter at index 0: ", b1);
     detail::check(b2 >= 0 && b2 < 1, "Adam: invalid beta parameter at index 1: ", b2);
     detail::check(options.weight_decay() >= 0, "Adam: invalid weight_decay value: ", options.weight_decay());
-    state_ = std::vector<State>(this->params_.size());
   }
 
   const AdamOptions& options() const { return options_; }
@@ -67,6 +66,11 @@ class Adam : public Optimizer<T> {
   struct State {
     int64_t step = 0;
     Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  };
+  // The states, destroyed out of line (once, at the end).
+  struct StateList : std::vector<State> {
+    using std::vector<State>::vector;
+    TAPEGRAD_COLD ~StateList() {}
   };
 
   // Checks every gradient first, so a failed step changes nothing, then updates.
@@ -121,7 +125,7 @@ class Adam : public Optimizer<T> {
   }
 
   AdamOptions options_;
-  std::vector<State> state_;
+  StateList state_;
 };
 
 }  // namespace tapegrad::optim
