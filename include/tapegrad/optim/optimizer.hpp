@@ -10,7 +10,7 @@ namespace tapegrad::optim {
 template <class T = float>
 class Optimizer {
  public:
-  TAPEGRAD_COLD virtual ~Optimizer() {}
+  virtual ~Optimizer() = default;
 
   // Updates every parameter from its grad(); parameters without a gradient are skipped.
   virtual void step() = 0;
