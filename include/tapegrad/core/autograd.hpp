@@ -73,8 +73,10 @@ void send_gradient(const Edge<T>& e, Tensor<T>&& g);
 template <class T>
 class Node : public RefCounted, public PoolAllocated {
  public:
-  virtual ~Node() = default;
-  virtual const char* name() const = 0;
+  explicit Node(const char* name) : name_(name) {}
+  const char* name() const { return name_; }
+  // Destroys the node as its dynamic type (one virtual function per op, not two destructors).
+  virtual void destroy() noexcept = 0;
 
   uint64_t sequence_nr = next_sequence_nr();
   Edge<T> edges[GradOut<T>::kMaxInputs];
@@ -93,7 +95,12 @@ class Node : public RefCounted, public PoolAllocated {
   }
 
  protected:
+  // Out of line, so each op's node type does not repeat the edges' destruction.
+  TAPEGRAD_NOINLINE ~Node() {}
   virtual void compute(const Tensor<T>& g, GradOut<T>& out) = 0;
+
+ private:
+  const char* name_;
 };
 
 // A node whose backward is the lambda `F(const Tensor<T>& g, GradOut<T>& out)`; the lambda's
@@ -101,14 +108,13 @@ class Node : public RefCounted, public PoolAllocated {
 template <class T, class F>
 class FunctionNode final : public Node<T> {
  public:
-  FunctionNode(const char* name, F&& fn) : name_(name), fn_(std::move(fn)) {}
-  const char* name() const override { return name_; }
+  FunctionNode(const char* name, F&& fn) : Node<T>(name), fn_(std::move(fn)) {}
+  void destroy() noexcept override { delete this; }
 
  protected:
   void compute(const Tensor<T>& g, GradOut<T>& out) override { fn_(g, out); }
 
  private:
-  const char* name_;
   F fn_;
 };
 
@@ -125,7 +131,7 @@ inline void release_ref(Node<T>* n) noexcept {
   while (queue) {
     Node<T>* x = queue;
     queue = x->next_to_free;
-    delete x;
+    x->destroy();
   }
   freeing = false;
 }
@@ -176,25 +182,53 @@ bool any_requires_grad(const Tensor<T>& first, const Ts&... rest) {
   return needs(first) || (... || needs(rest));
 }
 
+// Gives `node` edges to `inputs[0, count)` and makes it the grad_fn of `out` (not a template on
+// the backward function, so each op shares it).
+template <class T>
+TAPEGRAD_NOINLINE void attach(Tensor<T>& out, Node<T>* node, const Tensor<T>* const* inputs, int count) {
+  node->num_inputs = count;
+  for (int i = 0; i < count; ++i) {
+    if (!inputs[i]->defined()) continue;  // an optional input (a missing bias) gets no edge
+    TensorImpl<T>* in = inputs[i]->impl();
+    if (in->grad_fn) {
+      node->edges[i].node = in->grad_fn;
+    } else if (in->requires_grad) {
+      node->edges[i].leaf = inputs[i]->impl_ptr();
+    }
+  }
+  out.impl()->grad_fn = IntrusivePtr<Node<T>>(node);
+  out.impl()->requires_grad = true;
+}
+
 // Records `fn` as the backward of `out`, with edges to `inputs`. Call only when
 // any_requires_grad(inputs...) is true.
 template <class T, class F, class... Ts>
 void record(Tensor<T>& out, const char* name, F&& fn, const Ts&... inputs) {
   static_assert(sizeof...(Ts) <= GradOut<T>::kMaxInputs, "record: too many inputs");
-  auto* node = new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn));
   const Tensor<T>* ins[] = {&inputs...};
-  node->num_inputs = static_cast<int>(sizeof...(Ts));
-  for (int i = 0; i < node->num_inputs; ++i) {
-    if (!ins[i]->defined()) continue;  // an optional input (a missing bias) gets no edge
-    TensorImpl<T>* in = ins[i]->impl();
-    if (in->grad_fn) {
-      node->edges[i].node = in->grad_fn;
-    } else if (in->requires_grad) {
-      node->edges[i].leaf = ins[i]->impl_ptr();
+  attach(out, new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn)), ins, static_cast<int>(sizeof...(Ts)));
+}
+
+// Orders nodes by decreasing sequence number (unique, so any correct sort gives this order): a
+// heapsort, a fraction of std::sort's code.
+template <class T>
+TAPEGRAD_NOINLINE void sort_by_decreasing_sequence(Node<T>** v, size_t n) {
+  // A min-heap on sequence_nr; popping the minimum to the back leaves the largest first.
+  auto less = [](const Node<T>* a, const Node<T>* b) { return a->sequence_nr > b->sequence_nr; };
+  auto sift_down = [&](size_t root, size_t end) {
+    while (2 * root + 1 < end) {
+      size_t child = 2 * root + 1;
+      if (child + 1 < end && less(v[child], v[child + 1])) ++child;
+      if (!less(v[root], v[child])) return;
+      std::swap(v[root], v[child]);
+      root = child;
     }
+  };
+  for (size_t i = n / 2; i-- > 0;) sift_down(i, n);
+  for (size_t end = n; end > 1; --end) {
+    std::swap(v[0], v[end - 1]);
+    sift_down(0, end - 1);
   }
-  out.impl()->grad_fn = IntrusivePtr<Node<T>>(node);
-  out.impl()->requires_grad = true;
 }
 
 // Plays the tape backwards from `root` with output gradient `grad`.
@@ -213,7 +247,8 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad) {
   const uint64_t epoch = epochs.fetch_add(1, std::memory_order_relaxed) + 1;
   order.clear();
   stack.clear();
-  stack.push_back(r.grad_fn.get());
+  Node<T>* const first = r.grad_fn.get();
+  stack.push_back(first);
   r.grad_fn->visit_epoch = epoch;
   while (!stack.empty()) {
     Node<T>* n = stack.back();
@@ -227,8 +262,7 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad) {
       }
     }
   }
-  std::sort(order.begin(), order.end(),
-            [](const Node<T>* a, const Node<T>* b) { return a->sequence_nr > b->sequence_nr; });
+  sort_by_decreasing_sequence(order.data(), order.size());
   r.grad_fn->pending_grad = std::move(grad);
   try {
     for (Node<T>* n : order) {

@@ -1,8 +1,25 @@
 #pragma once
 // tapegrad::Error and the helpers that build its messages.
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+
+// Keeps a cold or bulky function out of line: one copy for the compiler to optimise instead of
+// one per call site (compile time), at the cost of a call.
+#if defined(__GNUC__) || defined(__clang__)
+#define TAPEGRAD_NOINLINE __attribute__((noinline))
+#else
+#define TAPEGRAD_NOINLINE
+#endif
+// For code that runs once or on errors only (building modules and optimizers, formatting
+// error messages): out of line and optimised for size, which also compiles faster.
+#if defined(__GNUC__) || defined(__clang__)
+#define TAPEGRAD_COLD __attribute__((noinline, cold))
+#else
+#define TAPEGRAD_COLD
+#endif
 
 namespace tapegrad {
 
@@ -14,11 +31,39 @@ class Error : public std::invalid_argument {
 
 namespace detail {
 
+// The message parts, formatted as an std::ostream would: the common types without a stream
+// (one small function each, shared by every message), anything else through one.
+inline void append_part(std::string& s, const char* p) { s += p; }
+inline void append_part(std::string& s, const std::string& p) { s += p; }
+inline void append_part(std::string& s, char c) { s += c; }
+inline void append_part(std::string& s, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  s += buf;
+}
+inline void append_part(std::string& s, float v) { append_part(s, static_cast<double>(v)); }
+TAPEGRAD_COLD inline void append_integer(std::string& s, long long v) { s += std::to_string(v); }
+TAPEGRAD_COLD inline void append_unsigned(std::string& s, unsigned long long v) { s += std::to_string(v); }
+template <class X>
+void append_part(std::string& s, const X& x) {
+  if constexpr (std::is_integral_v<X> && !std::is_same_v<X, char> && std::is_signed_v<X>) {
+    append_integer(s, x);
+  } else if constexpr (std::is_integral_v<X> && !std::is_same_v<X, char>) {
+    append_unsigned(s, x);
+  } else {
+    std::ostringstream os;
+    os << x;
+    s += os.str();
+  }
+}
+
+[[noreturn]] TAPEGRAD_COLD inline void throw_error(const std::string& message) { throw Error(message); }
+
 template <class... Parts>
-[[noreturn]] void fail(const Parts&... parts) {
-  std::ostringstream os;
-  (os << ... << parts);
-  throw Error(os.str());
+[[noreturn]] TAPEGRAD_COLD void fail(const Parts&... parts) {
+  std::string message;
+  (append_part(message, parts), ...);
+  throw_error(message);
 }
 
 // The parts are only formatted when the check fails, so passing shapes by reference is free.

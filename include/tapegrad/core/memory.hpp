@@ -28,6 +28,8 @@
 #define TAPEGRAD_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+#include "error.hpp"
+
 namespace tapegrad::detail {
 
 // ---- Block pool -------------------------------------------------------------------------
@@ -132,12 +134,12 @@ inline BlockPool* thread_pool() {
   return BlockPool::cached() = &pool;
 }
 
-inline void* pool_allocate(std::size_t bytes) {
+TAPEGRAD_NOINLINE inline void* pool_allocate(std::size_t bytes) {
   if (BlockPool* pool = thread_pool()) return pool->allocate(bytes);
   return BlockPool::allocate_fresh(BlockPool::size_class(bytes));
 }
 
-inline void pool_deallocate(void* p, std::size_t bytes) noexcept {
+TAPEGRAD_NOINLINE inline void pool_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
   if (BlockPool* pool = thread_pool()) return pool->deallocate(p, bytes);
   BlockPool::release_block(p);
@@ -200,11 +202,19 @@ class IntrusivePtr {
     if (!p_) return;
     // The sole owner may release without an atomic read-modify-write: no one else holds a
     // reference through which to add one.
-    if (p_->refcount.load(std::memory_order_acquire) == 1 ||
-        p_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      release_ref(p_);
+    if (p_->refcount.load(std::memory_order_acquire) == 1) {
+      release(p_);
+    } else {
+      drop_shared(p_);
     }
   }
+  // Out of line: the atomic decrement of a shared handle.
+  TAPEGRAD_NOINLINE static void drop_shared(T* p) noexcept {
+    if (p->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) release(p);
+  }
+  // Out of line: a release runs destructors and returns memory to the pool, and inlining that
+  // at every place a handle dies multiplies the code the compiler must optimise.
+  TAPEGRAD_NOINLINE static void release(T* p) noexcept { release_ref(p); }
   T* p_ = nullptr;
 };
 

@@ -9,6 +9,7 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "error.hpp"
@@ -24,12 +25,16 @@ constexpr int kMaxDims = 8;
 class Dims {
  public:
   Dims() = default;
-  Dims(std::initializer_list<int64_t> sizes) { assign(sizes.begin(), sizes.end(), "tensor"); }
+  Dims(std::initializer_list<int64_t> sizes) { assign_sizes(sizes.begin(), sizes.end(), "tensor"); }
   template <class It>
   Dims(It first, It last, const char* op) {
-    assign(first, last, op);
+    if constexpr (std::is_convertible_v<It, const int64_t*>) {
+      assign_sizes(first, last, op);
+    } else {
+      assign(first, last, op);
+    }
   }
-  Dims(const Shape& shape, const char* op) { assign(shape.begin(), shape.end(), op); }
+  Dims(const Shape& shape, const char* op) { assign_sizes(shape.data(), shape.data() + shape.size(), op); }
 
   int size() const { return n_; }
   bool empty() const { return n_ == 0; }
@@ -75,10 +80,12 @@ class Dims {
   // "[a, b, c]" for any range of sizes.
   template <class It>
   static std::string format(It first, It last) {
-    std::ostringstream os;
-    os << '[';
-    for (It it = first; it != last; ++it) os << (it == first ? "" : ", ") << *it;
-    return os.str() + ']';
+    std::string s = "[";
+    for (It it = first; it != last; ++it) {
+      if (it != first) s += ", ";
+      detail::append_integer(s, static_cast<long long>(*it));
+    }
+    return s + ']';
   }
 
   friend bool operator==(const Dims& a, const Dims& b) {
@@ -103,7 +110,14 @@ class Dims {
 #endif
   }
   static void check_rank(int rank, const char* op) {
-    detail::check(rank <= kMaxDims, op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank);
+    if (rank > kMaxDims) rank_error(rank, op);
+  }
+  [[noreturn]] TAPEGRAD_COLD static void rank_error(int rank, const char* op) {
+    detail::fail(op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank);
+  }
+  // The common case out of line: sizes given as int64s.
+  TAPEGRAD_NOINLINE void assign_sizes(const int64_t* first, const int64_t* last, const char* op) {
+    assign(first, last, op);
   }
   template <class It>
   void assign(It first, It last, const char* op) {
@@ -127,10 +141,13 @@ class Dims {
 
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << Dims(s, "print"); }
 
+// "[a, b, c]" in error messages.
+TAPEGRAD_COLD inline void append_part(std::string& s, const Dims& d) { s += Dims::format(d.begin(), d.end()); }
+
 namespace detail {
 
 // Maps a possibly negative dim onto [0, rank); `rank` 0 tensors accept -1 and 0 like PyTorch.
-inline int normalize_dim(int64_t dim, int rank, const char* op, const Dims& shape) {
+TAPEGRAD_NOINLINE inline int normalize_dim(int64_t dim, int rank, const char* op, const Dims& shape) {
   const int64_t r = std::max(rank, 1);
   check(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of shape ", shape,
         " (expected a dim in [", -r, ", ", r - 1, "])");
@@ -138,7 +155,7 @@ inline int normalize_dim(int64_t dim, int rank, const char* op, const Dims& shap
 }
 
 // NumPy broadcasting: align trailing dims; each pair must be equal or contain a 1.
-inline Dims broadcast_shape(const Dims& a, const Dims& b, const char* op) {
+TAPEGRAD_NOINLINE inline Dims broadcast_shape(const Dims& a, const Dims& b, const char* op) {
   const int rank = std::max(a.size(), b.size());
   Dims out;
   for (int i = 0; i < rank; ++i) {
@@ -153,7 +170,7 @@ inline Dims broadcast_shape(const Dims& a, const Dims& b, const char* op) {
 
 // Strides (in elements) of `shape` laid out row-major and viewed inside `out` (rank >= shape's
 // rank): broadcast dims get stride 0.
-inline Dims broadcast_strides(const Dims& shape, const Dims& out) {
+TAPEGRAD_NOINLINE inline Dims broadcast_strides(const Dims& shape, const Dims& out) {
   Dims strides;
   for (int i = 0; i < out.size(); ++i) strides.push_back(0);
   int64_t stride = 1;

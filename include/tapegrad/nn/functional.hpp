@@ -26,28 +26,32 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   Dims so = sx;
   so[so.size() - 1] = out;
   Tensor<T> y = detail::make_tensor<T>(so);
-  auto Y = detail::as_matrix(y, rows, out);
-  Y.noalias() = detail::ConstMatrixMap<T>(x.data(), rows, in) * detail::ConstMatrixMap<T>(weight.data(), out, in).transpose();
-  if (bias.defined()) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias.data(), out);
+  T* py = y.data();
+  detail::gemm(x.data(), false, weight.data(), true, py, rows, out, in, false);
+  if (bias.defined()) {
+    const T* pb = bias.data();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < out; ++j) py[r * out + j] += pb[j];
+    }
+  }
 
   if (detail::any_requires_grad(x, weight, bias)) {  // an undefined bias gets no edge
     Tensor<T> xs = weight.requires_grad() ? x.detach() : Tensor<T>();
     Tensor<T> ws = x.requires_grad() ? weight.detach() : Tensor<T>();
     auto backward = [xs, ws, sx, sw, rows, in, out](const Tensor<T>& g, detail::GradOut<T>& grads) {
-      auto G = detail::ConstMatrixMap<T>(g.data(), rows, out);
       if (grads.needed(0)) {  // dx = g W
         Tensor<T> gx = detail::make_tensor<T>(sx);
-        detail::as_matrix(gx, rows, in).noalias() = G * detail::ConstMatrixMap<T>(ws.data(), out, in);
+        detail::gemm(g.data(), false, ws.data(), false, gx.data(), rows, in, out, false);
         grads[0] = gx;
       }
       if (grads.needed(1)) {  // dW = g^T x
         Tensor<T> gw = detail::make_tensor<T>(sw);
-        detail::as_matrix(gw, out, in).noalias() = G.transpose() * detail::ConstMatrixMap<T>(xs.data(), rows, in);
+        detail::gemm(g.data(), true, xs.data(), false, gw.data(), out, in, rows, false);
         grads[1] = gw;
       }
       if (grads.needed(2)) {  // db = sum of g over rows
         Tensor<T> gb = detail::make_tensor<T>(Dims{out});
-        Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(gb.data(), out) = G.colwise().sum();
+        detail::column_sums(g.data(), rows, out, gb.data());
         grads[2] = gb;
       }
     };
@@ -65,53 +69,72 @@ struct BatchNormOptions {
 namespace detail_bn {
 
 // x viewed as (N, C, L) is N * C runs of L contiguous values, run (n, c) starting at
-// (n * C + c) * L. With L = 1 the C channels of a sample are one contiguous row instead.
-// Both layouts go through Eigen arrays so they vectorise at any optimisation level: rows
-// against per-channel row vectors when L = 1, runs against per-channel scalars otherwise.
-template <class T>
-using Values = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
-using Output = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
-using ChannelRow = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
-template <class T>
-using ChannelRowOut = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
+// (n * C + c) * L. f takes one value of each of two inputs and each per-channel value p[c].
 
-// out[c] = the sum over channel c of f(a, b, p...): a and b are blocks of two inputs, each p
-// a per-channel value (a row of all C channels when L = 1, else one channel's scalar). When
-// L = 1 each channel adds up in T row by row, as PyTorch's channels-last kernel; otherwise in
-// double, run by run.
+// f for a plain sum of the first input.
+struct FirstInput {
+  template <class T>
+  T operator()(T a, T) const {
+    return a;
+  }
+};
+
+// f for (a - p) * (b - q): the variance's (x - mean)^2 and, with q = 0, backward's (x - mean) * g.
+struct CenteredProduct {
+  template <class T>
+  T operator()(T a, T b, T p, T q) const {
+    return (a - p) * (b - q);
+  }
+};
+
+// out[c] = the sum over channel c of f(a, b, p...). When L = 1 each channel adds up in T row by
+// row, as PyTorch's channels-last kernel; otherwise in double, run by run, each run's sum first:
+// in order for float (converted value by value), in Eigen's vectorised order for double.
 template <class T, class F, class... P>
-void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   if (L == 1) {
-    ChannelRowOut<T> acc(out, C);
-    acc.setZero();
-    for (int64_t n = 0; n < N; ++n) acc += f(ChannelRow<T>(a + n * C, C), ChannelRow<T>(b + n * C, C), ChannelRow<T>(p, C)...);
+    std::fill_n(out, C, T(0));
+    for (int64_t n = 0; n < N; ++n) {
+      const T* ra = a + n * C;
+      const T* rb = b + n * C;
+      for (int64_t c = 0; c < C; ++c) out[c] += f(ra[c], rb[c], p[c]...);
+    }
     return;
   }
+  Tensor<T> scratch;
+  if constexpr (std::is_same_v<T, double> && !std::is_same_v<F, FirstInput>) scratch = detail::make_tensor<T>(Dims{L});
   for (int64_t c = 0; c < C; ++c) {
     double acc = 0;
     for (int64_t n = 0; n < N; ++n) {
       const int64_t base = (n * C + c) * L;
-      acc += f(Values<T>(a + base, L), Values<T>(b + base, L), p[c]...).template cast<double>().sum();
+      double run = 0;
+      if constexpr (std::is_same_v<T, double>) {
+        if constexpr (std::is_same_v<F, FirstInput>) {
+          run = detail::sum_values(a + base, L);
+        } else {
+          T* v = scratch.data();
+          for (int64_t l = 0; l < L; ++l) v[l] = f(a[base + l], b[base + l], p[c]...);
+          run = detail::sum_values(v, L);
+        }
+      } else {
+        for (int64_t l = 0; l < L; ++l) {
+          const double v = static_cast<double>(f(a[base + l], b[base + l], p[c]...));
+          run = l == 0 ? v : run + v;
+        }
+      }
+      acc += run;
     }
     out[c] = static_cast<T>(acc);
   }
 }
 
-// out = f(a, b, p...) elementwise, with per-channel values p as in channel_sums.
+// out = f(a, b, p...) elementwise.
 template <class T, class F, class... P>
-void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
-  if (L == 1) {
-    for (int64_t n = 0; n < N; ++n) {
-      ChannelRowOut<T>(out + n * C, C) = f(ChannelRow<T>(a + n * C, C), ChannelRow<T>(b + n * C, C), ChannelRow<T>(p, C)...);
-    }
-    return;
-  }
+TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) {
       const int64_t base = (n * C + c) * L;
-      Output<T>(out + base, L) = f(Values<T>(a + base, L), Values<T>(b + base, L), p[c]...);
+      for (int64_t l = 0; l < L; ++l) out[base + l] = f(a[base + l], b[base + l], p[c]...);
     }
   }
 }
@@ -154,11 +177,10 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
   if (opt.training && count == 0) {
     std::fill_n(pm, 2 * C, T(0));  // no statistics: mean and invstd 0, so every gradient is 0
   } else if (opt.training) {
-    channel_sums(N, C, L, px, px, pm, [](const auto& x, const auto&) { return x; });
+    channel_sums(N, C, L, px, px, pm, detail_bn::FirstInput());
     for (int64_t c = 0; c < C; ++c) pm[c] /= static_cast<T>(count);
     T* var_sum = alpha;  // scratch until alpha is computed
-    channel_sums(N, C, L, px, px, var_sum,
-                 [](const auto& x, const auto&, const auto& mean) { return (x - mean) * (x - mean); }, pm);
+    channel_sums(N, C, L, px, px, var_sum, detail_bn::CenteredProduct(), pm, pm);  // (x - mean)^2
     const double mom = opt.momentum;
     for (int64_t c = 0; c < C; ++c) {
       pi[c] = static_cast<T>(1 / std::sqrt(static_cast<double>(var_sum[c] / static_cast<T>(count)) + opt.eps));
@@ -199,8 +221,9 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
       T* w = sum_g + 2 * C;
       T* shift = sum_g + 3 * C;   // mean(g)
       T* k = sum_g + 4 * C;       // dotp * invstd^2 / count
-      channel_sums(N, C, L, pg, pg, sum_g, [](const auto& g, const auto&) { return g; });
-      channel_sums(N, C, L, px, pg, dotp, [](const auto& x, const auto& g, const auto& mean) { return (x - mean) * g; }, pm);
+      channel_sums(N, C, L, pg, pg, sum_g, detail_bn::FirstInput());
+      std::fill_n(shift, C, T(0));  // (x - mean) * (g - 0): the same kernel as the variance
+      channel_sums(N, C, L, px, pg, dotp, detail_bn::CenteredProduct(), pm, static_cast<const T*>(shift));
       if (grads.needed(1)) {  // dw = sum((x - mean) * g) * invstd
         Tensor<T> gw = detail::make_tensor<T>(Dims{C});
         for (int64_t c = 0; c < C; ++c) gw.data()[c] = dotp[c] * pi[c];
@@ -243,7 +266,8 @@ Tensor<T> dropout(const Tensor<T>& x, double p = 0.5, bool training = true) {
   if (p == 0 || !training || x.numel() == 0) return x;
   if (p == 1) return x * T(0);
   Tensor<T> mask = empty_like(x).bernoulli_(1 - p);
-  detail::array(mask) /= static_cast<T>(1 - p);
+  const T keep = static_cast<T>(1 - p);
+  detail::map_values(mask.data(), mask.data(), mask.numel(), [keep](T v) { return v / keep; });
   return x * mask;
 }
 

@@ -13,7 +13,7 @@ namespace tapegrad::nn {
 template <class T = float>
 class Linear : public Module<T> {
  public:
-  Linear(int64_t in_features, int64_t out_features, bool bias = true)
+  TAPEGRAD_COLD Linear(int64_t in_features, int64_t out_features, bool bias = true)
       : in_features(in_features), out_features(out_features) {
     detail::check(in_features >= 0 && out_features >= 0, "Linear: in_features and out_features must be >= 0, got ",
                   in_features, " and ", out_features);
@@ -22,7 +22,7 @@ class Linear : public Module<T> {
     this->initialize();
   }
 
-  void reset_parameters() override {
+  TAPEGRAD_COLD void reset_parameters() override {
     // The weight bound as kaiming_uniform_(a=sqrt(5)) rounds it, sqrt(3) * gain / sqrt(fan_in):
     // 1/sqrt(in) up to an ulp or two, which double weights would show in their last bits.
     const double fan_in = static_cast<double>(in_features), a = std::sqrt(5.0);
@@ -32,6 +32,8 @@ class Linear : public Module<T> {
     weight.uniform_(-weight_bound, weight_bound);
     if (bias.defined()) bias.uniform_(-bias_bound, bias_bound);
   }
+
+  TAPEGRAD_COLD ~Linear() override {}
 
   Tensor<T> forward(const Tensor<T>& x) override { return functional::linear(x, weight, bias); }
 
@@ -44,7 +46,7 @@ class Linear : public Module<T> {
 template <class T = float>
 class BatchNorm1d : public Module<T> {
  public:
-  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1)
+  TAPEGRAD_COLD explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1)
       : num_features(num_features), eps(eps), momentum(momentum) {
     detail::check(num_features > 0, "BatchNorm1d: num_features must be positive, got ", num_features);
     weight = this->register_parameter("weight", ones<T>({num_features}));
@@ -53,6 +55,8 @@ class BatchNorm1d : public Module<T> {
     running_var = this->register_buffer("running_var", ones<T>({num_features}));
     num_batches_tracked = this->register_buffer("num_batches_tracked", zeros<T>({}));
   }
+
+  TAPEGRAD_COLD ~BatchNorm1d() override {}
 
   Tensor<T> forward(const Tensor<T>& x) override {
     functional::BatchNormOptions opt;

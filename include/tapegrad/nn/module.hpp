@@ -23,27 +23,27 @@ class Module {
   template <class V>
   using Named = std::vector<std::pair<std::string, V>>;
 
-  virtual ~Module() = default;
+  TAPEGRAD_COLD virtual ~Module() {}
 
   virtual Tensor<T> forward(const Tensor<T>& x) = 0;
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
 
   // Training mode on or off, for this module and every child.
-  virtual void train(bool on = true) {
+  TAPEGRAD_COLD virtual void train(bool on = true) {
     training_ = on;
     for (auto& child : children_) child.second->train(on);
   }
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  std::vector<Tensor<T>> parameters() const { return values(named_parameters()); }
-  Named<Tensor<T>> named_parameters() const {
+  TAPEGRAD_COLD std::vector<Tensor<T>> parameters() const { return values(named_parameters()); }
+  TAPEGRAD_COLD Named<Tensor<T>> named_parameters() const {
     Named<Tensor<T>> out;
     collect(out, "", &Module::parameters_);
     return out;
   }
-  std::vector<Tensor<T>> buffers() const { return values(named_buffers()); }
-  Named<Tensor<T>> named_buffers() const {
+  TAPEGRAD_COLD std::vector<Tensor<T>> buffers() const { return values(named_buffers()); }
+  TAPEGRAD_COLD Named<Tensor<T>> named_buffers() const {
     Named<Tensor<T>> out;
     collect(out, "", &Module::buffers_);
     return out;
@@ -67,7 +67,7 @@ class Module {
   const std::optional<InitDraws>& init_draws() const { return init_draws_; }
 
   // Runs reset_parameters() from the generator's current state and records the draws.
-  virtual void initialize() {
+  TAPEGRAD_COLD virtual void initialize() {
     Generator& gen = default_generator();
     std::lock_guard lock(gen.mutex());  // the draws stay one stretch when threads share gen
     InitDraws draws{gen.snapshot(), 0};
@@ -86,13 +86,13 @@ class Module {
   Module& operator=(Module&&) noexcept = default;
 
   // Registers `t` as a parameter (it is made to require grad) and returns it.
-  Tensor<T> register_parameter(std::string name, Tensor<T> t) {
+  TAPEGRAD_COLD Tensor<T> register_parameter(std::string name, Tensor<T> t) {
     if (t.defined()) t.requires_grad_(true);
-    parameters_.emplace_back(std::move(name), t);
+    parameters_.push_back({std::move(name), t});
     return t;
   }
-  Tensor<T> register_buffer(std::string name, Tensor<T> t) {
-    buffers_.emplace_back(std::move(name), t);
+  TAPEGRAD_COLD Tensor<T> register_buffer(std::string name, Tensor<T> t) {
+    buffers_.push_back({std::move(name), t});
     return t;
   }
   // Registers a child module (taken by value) and returns the shared handle to it.
@@ -100,24 +100,24 @@ class Module {
   std::shared_ptr<M> register_module(std::string name, M module) {
     static_assert(std::is_base_of_v<Module, M>, "register_module: not a Module of the same T");
     auto child = std::make_shared<M>(std::move(module));
-    children_.emplace_back(std::move(name), child);
+    children_.push_back({std::move(name), child});
     return child;
   }
   template <class M>
   std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
-    children_.emplace_back(std::move(name), module);
+    children_.push_back({std::move(name), module});
     return module;
   }
 
  private:
   // Pre-order: this module's own entries, then each child's under "name.".
-  void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
+  TAPEGRAD_COLD void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
     for (const auto& entry : this->*registry) {
-      if (entry.second.defined()) out.emplace_back(prefix + entry.first, entry.second);
+      if (entry.second.defined()) out.push_back({prefix + entry.first, entry.second});
     }
     for (const auto& child : children_) child.second->collect(out, prefix + child.first + ".", registry);
   }
-  static std::vector<Tensor<T>> values(const Named<Tensor<T>>& named) {
+  TAPEGRAD_COLD static std::vector<Tensor<T>> values(const Named<Tensor<T>>& named) {
     std::vector<Tensor<T>> out;
     out.reserve(named.size());
     for (const auto& entry : named) out.push_back(entry.second);
@@ -146,19 +146,19 @@ class Sequential : public Module<T> {
     // left), so temporaries like Sequential(Linear(10, 20), Linear(20, 1)) may have drawn their
     // weights in another order than PyTorch's. Replay their draws in argument order.
     const bool temporary[] = {std::is_rvalue_reference_v<M&&>, std::is_rvalue_reference_v<Ms&&>...};
-    replay_initialization(temporary);
+    replay_initialization(temporary, sizeof...(Ms) + 1);
   }
 
   // Appends a module (copied or moved in) as the next child.
   template <class M, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>>>>
   void push_back(M&& module) {
-    this->register_module(next_name(), std::decay_t<M>(std::forward<M>(module)));
+    add_child(static_cast<Module<T>*>(new std::decay_t<M>(std::forward<M>(module))));
   }
   // Appends a module shared with the caller.
   template <class M>
   void push_back(std::shared_ptr<M> module) {
     static_assert(std::is_base_of_v<Module<T>, M>, "Sequential::push_back: not a Module of the same T");
-    this->register_module(next_name(), std::move(module));
+    add_child(std::move(module));
   }
 
   size_t size() const { return this->named_children().size(); }
@@ -172,23 +172,40 @@ class Sequential : public Module<T> {
 
   void initialize() override {
     for (const auto& child : this->named_children()) child.second->initialize();
-    this->set_init_draws(span_of(this->named_children()));
+    this->set_init_draws(span_of(children()));
   }
 
  private:
-  std::string next_name() const { return std::to_string(this->named_children().size()); }
+  // The one place children are added: not a template on the module's type.
+  TAPEGRAD_COLD void add_child(std::shared_ptr<Module<T>> child) {
+    this->register_module(std::to_string(this->named_children().size()), std::move(child));
+  }
+  // Takes ownership of a new module; its shared_ptr's control block is the same type whatever
+  // the module's type.
+  struct Deleter {
+    void operator()(Module<T>* m) const { delete m; }
+  };
+  TAPEGRAD_COLD void add_child(Module<T>* owned) { add_child(std::shared_ptr<Module<T>>(owned, Deleter())); }
 
   using Draws = typename Module<T>::InitDraws;
 
+  // The children, in order.
+  std::vector<Module<T>*> children() const {
+    std::vector<Module<T>*> out;
+    for (const auto& child : this->named_children()) out.push_back(child.second.get());
+    return out;
+  }
+
   // The one contiguous stretch the children's draws cover, or nothing if they do not.
-  template <class Children>
-  static std::optional<Draws> span_of(const Children& children) {
+  TAPEGRAD_COLD static std::optional<Draws> span_of(const std::vector<Module<T>*>& children) {
     std::vector<const Draws*> draws;
-    for (const auto& child : children) {
-      if (child.second->init_draws()) draws.push_back(&*child.second->init_draws());
+    for (const Module<T>* child : children) {
+      if (child->init_draws()) draws.push_back(&*child->init_draws());
     }
     if (draws.empty()) return std::nullopt;
-    std::sort(draws.begin(), draws.end(), [](const Draws* a, const Draws* b) { return a->start.offset < b->start.offset; });
+    for (size_t i = 1; i < draws.size(); ++i) {  // by start offset (a handful of children)
+      for (size_t j = i; j > 0 && draws[j]->start.offset < draws[j - 1]->start.offset; --j) std::swap(draws[j], draws[j - 1]);
+    }
     for (size_t i = 0; i + 1 < draws.size(); ++i) {
       if (draws[i]->end != draws[i + 1]->start.offset) return std::nullopt;
     }
@@ -196,31 +213,31 @@ class Sequential : public Module<T> {
   }
 
   // Redraws the temporaries' parameters in argument order when their draws were made in
-  // another order, back to back, with nothing drawn since.
-  template <size_t N>
-  void replay_initialization(const bool (&temporary)[N]) {
-    const auto& children = this->named_children();
-    typename Module<T>::template Named<std::shared_ptr<Module<T>>> replayable;
-    for (size_t i = 0; i < N; ++i) {
-      if (temporary[i]) replayable.push_back(children[i]);
+  // another order, back to back, with nothing drawn since. temporary[i]: whether argument i
+  // (child i) was a temporary.
+  TAPEGRAD_COLD void replay_initialization(const bool* temporary, size_t n) {
+    const std::vector<Module<T>*> all = children();
+    std::vector<Module<T>*> replayable;
+    for (size_t i = 0; i < n; ++i) {
+      if (temporary[i]) replayable.push_back(all[i]);
     }
-    if (replayable.size() != N) return;  // a module the caller still holds keeps its values
+    if (replayable.size() != n) return;  // a module the caller still holds keeps its values
     const std::optional<Draws> span = span_of(replayable);
     Generator& gen = default_generator();
     std::lock_guard lock(gen.mutex());
     if (!span || gen.offset() != span->end) return;
     bool in_order = true;
     uint64_t last = 0;
-    for (const auto& child : replayable) {
-      if (!child.second->init_draws()) continue;
-      in_order = in_order && child.second->init_draws()->start.offset >= last;
-      last = child.second->init_draws()->start.offset;
+    for (const Module<T>* child : replayable) {
+      if (!child->init_draws()) continue;
+      in_order = in_order && child->init_draws()->start.offset >= last;
+      last = child->init_draws()->start.offset;
     }
     if (!in_order) {
       gen.restore(span->start);
-      for (const auto& child : replayable) child.second->initialize();
+      for (Module<T>* child : replayable) child->initialize();
     }
-    this->set_init_draws(span_of(children));
+    this->set_init_draws(span_of(all));
   }
 };
 

@@ -12,48 +12,28 @@ namespace detail {
 template <class S>
 using if_scalar = std::enable_if_t<std::is_arithmetic_v<S>, int>;
 
-// The result of an Eigen expression over `sizes`, evaluated into a fresh tensor.
-template <class T, class Expr>
-Tensor<T> evaluate(const Dims& sizes, const Expr& expr) {
-  Tensor<T> t = make_tensor<T>(sizes);
-  array(t) = expr;
-  return t;
-}
-
 struct AddOp {
-  template <class A, class B>
-  static auto apply(const A& a, const B& b) { return a + b; }
+  template <class T>
+  static T apply(T a, T b) { return a + b; }
 };
 struct SubOp {
-  template <class A, class B>
-  static auto apply(const A& a, const B& b) { return a - b; }
+  template <class T>
+  static T apply(T a, T b) { return a - b; }
 };
 struct MulOp {
-  template <class A, class B>
-  static auto apply(const A& a, const B& b) { return a * b; }
+  template <class T>
+  static T apply(T a, T b) { return a * b; }
 };
 struct DivOp {
-  template <class A, class B>
-  static auto apply(const A& a, const B& b) { return a / b; }
+  template <class T>
+  static T apply(T a, T b) { return a / b; }
 };
 
-// 1 where Cmp holds, else 0, for scalars and Eigen arrays alike.
+// 1 where Cmp holds, else 0.
 template <class Cmp>
 struct CompareOp {
   template <class T>
-  static T one(T a, T b) { return Cmp{}(a, b) ? T(1) : T(0); }
-  template <class A, class B>
-  static auto apply(const A& a, const B& b) {
-    if constexpr (std::is_arithmetic_v<A> && std::is_arithmetic_v<B>) {
-      return one(a, b);
-    } else if constexpr (std::is_arithmetic_v<B>) {
-      return a.unaryExpr([b](typename A::Scalar x) { return one(x, b); });
-    } else if constexpr (std::is_arithmetic_v<A>) {
-      return b.unaryExpr([a](typename B::Scalar x) { return one(a, x); });
-    } else {
-      return a.binaryExpr(b, [](typename A::Scalar x, typename A::Scalar y) { return one(x, y); });
-    }
-  }
+  static T apply(T a, T b) { return Cmp{}(a, b) ? T(1) : T(0); }
 };
 
 }  // namespace detail
@@ -78,7 +58,7 @@ Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) {
   if (detail::any_requires_grad(a, b)) {
     detail::record(out, "SubBackward", [da = a.sizes(), db = b.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
       if (in.needed(0)) in[0] = detail::reduce_to_shape(g, da);
-      if (in.needed(1)) in[1] = detail::reduce_to_shape(detail::evaluate<T>(g.sizes(), -detail::array(g)), db);
+      if (in.needed(1)) in[1] = detail::reduce_to_shape(detail::negated(g), db);
     }, a, b);
   }
   return out;
@@ -111,7 +91,7 @@ Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
         // d(a/b)/db = -g * ((a / b) / b), in PyTorch's order of operations
         Tensor<T> q = broadcast_binary<detail::DivOp>(broadcast_binary<detail::DivOp>(sa, sb, "div"), sb, "div");
         Tensor<T> gq = broadcast_binary<detail::MulOp>(g, q, "div");
-        in[1] = detail::reduce_to_shape(detail::evaluate<T>(gq.sizes(), -detail::array(gq)), sb.sizes());
+        in[1] = detail::reduce_to_shape(detail::negated(gq), sb.sizes());
       }
     }, a, b);
   }
@@ -120,11 +100,11 @@ Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> operator-(const Tensor<T>& a) {
-  a.checked("neg");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), -detail::array(a));
+  a.checked("neg");
+  Tensor<T> out = detail::negated(a);
   if (detail::any_requires_grad(a)) {
     detail::record(out, "NegBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::evaluate<T>(g.sizes(), -detail::array(g));
+      in[0] = detail::negated(g);
     }, a);
   }
   return out;
@@ -135,8 +115,9 @@ Tensor<T> operator-(const Tensor<T>& a) {
 
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator+(const Tensor<T>& a, S s) {
-  a.checked("add");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) + static_cast<T>(s));
+  a.checked("add");
+  const T v = static_cast<T>(s);
+  Tensor<T> out = detail::map_tensor(a, [v](T x) { return x + v; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "AddBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g; }, a);
   }
@@ -150,8 +131,9 @@ Tensor<T> operator+(S s, const Tensor<T>& a) {
 
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator-(const Tensor<T>& a, S s) {
-  a.checked("sub");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) - static_cast<T>(s));
+  a.checked("sub");
+  const T v = static_cast<T>(s);
+  Tensor<T> out = detail::map_tensor(a, [v](T x) { return x - v; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "SubBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g; }, a);
   }
@@ -160,11 +142,12 @@ Tensor<T> operator-(const Tensor<T>& a, S s) {
 
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator-(S s, const Tensor<T>& a) {
-  a.checked("rsub");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), static_cast<T>(s) - detail::array(a));
+  a.checked("rsub");
+  const T v = static_cast<T>(s);
+  Tensor<T> out = detail::map_tensor(a, [v](T x) { return v - x; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "RsubBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::evaluate<T>(g.sizes(), -detail::array(g));
+      in[0] = detail::negated(g);
     }, a);
   }
   return out;
@@ -173,11 +156,11 @@ Tensor<T> operator-(S s, const Tensor<T>& a) {
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator*(const Tensor<T>& a, S s) {
   const T v = static_cast<T>(s);
-  a.checked("mul");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) * v);
+  a.checked("mul");
+  Tensor<T> out = detail::map_tensor(a, [v](T x) { return x * v; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "MulBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::evaluate<T>(g.sizes(), detail::array(g) * v);
+      in[0] = detail::map_tensor(g, [v](T x) { return x * v; });
     }, a);
   }
   return out;
@@ -191,11 +174,11 @@ Tensor<T> operator*(S s, const Tensor<T>& a) {
 template <class T, class S, detail::if_scalar<S> = 0>
 Tensor<T> operator/(const Tensor<T>& a, S s) {
   const T v = static_cast<T>(s);
-  a.checked("div");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a) / v);
+  a.checked("div");
+  Tensor<T> out = detail::map_tensor(a, [v](T x) { return x / v; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "DivBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::evaluate<T>(g.sizes(), detail::array(g) / v);
+      in[0] = detail::map_tensor(g, [v](T x) { return x / v; });
     }, a);
   }
   return out;
@@ -203,11 +186,11 @@ Tensor<T> operator/(const Tensor<T>& a, S s) {
 
 template <class T>
 Tensor<T> reciprocal(const Tensor<T>& a) {
-  a.checked("reciprocal");  // before the expression below reads it
-  Tensor<T> out = detail::evaluate<T>(a.sizes(), detail::array(a).inverse());
+  a.checked("reciprocal");
+  Tensor<T> out = detail::map_tensor(a, [](T x) { return T(1) / x; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "ReciprocalBackward", [y = out.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::evaluate<T>(g.sizes(), -detail::array(g) * (detail::array(y) * detail::array(y)));
+      in[0] = detail::zip_tensor(g, y, [](T gv, T yv) { return -gv * (yv * yv); });
     }, a);
   }
   return out;
@@ -229,14 +212,14 @@ Tensor<T> operator/(S s, const Tensor<T>& a) {
   template <class T, class S, detail::if_scalar<S> = 0>                                          \
   Tensor<T> operator OP(const Tensor<T>& a, S s) {                                               \
     a.checked(NAME);                                                                             \
-    return detail::evaluate<T>(a.sizes(),                                            \
-                               detail::CompareOp<CMP>::apply(detail::array(a), static_cast<T>(s))); \
+    const T v = static_cast<T>(s);                                                               \
+    return detail::map_tensor(a, [v](T x) { return detail::CompareOp<CMP>::apply(x, v); });     \
   }                                                                                              \
   template <class T, class S, detail::if_scalar<S> = 0>                                          \
   Tensor<T> operator OP(S s, const Tensor<T>& a) {                                               \
     a.checked(NAME);                                                                             \
-    return detail::evaluate<T>(a.sizes(),                                            \
-                               detail::CompareOp<CMP>::apply(static_cast<T>(s), detail::array(a))); \
+    const T v = static_cast<T>(s);                                                               \
+    return detail::map_tensor(a, [v](T x) { return detail::CompareOp<CMP>::apply(v, x); });     \
   }
 
 TAPEGRAD_COMPARISON(>, "gt", std::greater<>)

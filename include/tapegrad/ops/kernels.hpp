@@ -1,7 +1,15 @@
 #pragma once
-// The loops every op is built from: Eigen array views of a tensor, the broadcasting binary
-// kernel with its fast paths, and reduce_to_shape, which sums a gradient back over the dims
-// an input was broadcast along.
+// The loops every op is built from, written for compile time as much as for speed: every op is
+// a template that the user's translation unit instantiates, and Eigen's expression templates
+// cost far more to compile than the loops they stand for. So:
+//  * elementwise arithmetic, comparisons, copies and sequential sums are plain loops over
+//    pointers: each element is the same IEEE operation as Eigen's vectorised form, so the same
+//    bits;
+//  * where Eigen's result depends on how it vectorises (its exp/log/tanh/pow approximations, the
+//    pairwise order of a vectorised sum or column sum), one small kernel per scalar type calls
+//    Eigen with the very expression the ops used before, and every op shares it;
+//  * the matrix product calls Eigen's GEMM and GEMV kernels directly, after the same size-based
+//    dispatch Eigen's product expression makes, so every shape gives Eigen's bits (see gemm).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -14,68 +22,219 @@ namespace tapegrad::detail {
 template <class T>
 using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
 template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+template <class T>
 using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
 using MatrixMap = Eigen::Map<RowMajorMatrix<T>>;
 template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>>;
 
-// The correctly rounded square-root instruction for each packet type (double packets go
-// through Eigen, whose double sqrt is always the exact instruction).
-template <class Packet>
-Packet packet_sqrt(const Packet& x) {
-  return Eigen::internal::psqrt(x);
-}
-#if defined(EIGEN_VECTORIZE_SSE)
-inline __m128 packet_sqrt(const __m128& x) { return _mm_sqrt_ps(x); }
-#endif
-#if defined(EIGEN_VECTORIZE_AVX)
-inline __m256 packet_sqrt(const __m256& x) { return _mm256_sqrt_ps(x); }
-#endif
-#if defined(EIGEN_VECTORIZE_AVX512)
-inline __m512 packet_sqrt(const __m512& x) { return _mm512_sqrt_ps(x); }
-#endif
-
-// sqrt rounded correctly, as PyTorch computes it. Eigen's own float sqrt under its default
-// EIGEN_FAST_MATH is an rsqrt estimate plus one Newton step, off by an ulp or two.
-template <class T>
-struct ExactSqrt {
-  T operator()(T x) const { return std::sqrt(x); }
-  template <class Packet>
-  Packet packetOp(const Packet& x) const {
-    return packet_sqrt(x);
-  }
-};
-
-// Whether ExactSqrt<T> has a vectorised form here: double always, float on x86 builds.
-template <class T>
-constexpr bool kExactSqrtPackets =
-#if defined(EIGEN_VECTORIZE_SSE)
-    true;
-#else
-    std::is_same_v<T, double>;
-#endif
-
-// exact_sqrt(e): e's elements' square roots, correctly rounded.
-template <class Derived>
-auto exact_sqrt(const Eigen::ArrayBase<Derived>& e) {
-  return e.unaryExpr(ExactSqrt<typename Derived::Scalar>());
-}
-
+// A tensor's values as an Eigen array (tensor data is always 64-byte aligned).
 template <class T>
 ArrayMap<T> array(const Tensor<T>& t) {
   return ArrayMap<T>(t.data(), t.numel());
 }
 
-// `t` viewed as (rows, cols) with cols the product of the last `trailing` dims.
+// `t` viewed as a row-major (rows, cols) matrix.
 template <class T>
 MatrixMap<T> as_matrix(const Tensor<T>& t, int64_t rows, int64_t cols) {
   return MatrixMap<T>(t.data(), rows, cols);
 }
 
+// ---- plain loops ------------------------------------------------------------------------
+
+// y[i] = f(x[i]) for i < n (y may be x).
+template <class T, class F>
+void map_values(const T* x, T* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+// y[i] = f(a[i], b[i]) for i < n (y may be a or b).
+template <class T, class F>
+void zip_values(const T* a, const T* b, T* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+}
+
+// A fresh tensor of `sizes` holding f(x[i]).
+template <class T, class F>
+Tensor<T> map_tensor(const Tensor<T>& x, F f) {
+  Tensor<T> out = make_tensor<T>(x.sizes());
+  map_values(x.data(), out.data(), x.numel(), f);
+  return out;
+}
+
+// A fresh tensor holding f(a[i], b[i]) for two tensors of the same element count.
+template <class T, class F>
+Tensor<T> zip_tensor(const Tensor<T>& a, const Tensor<T>& b, F f) {
+  Tensor<T> out = make_tensor<T>(a.sizes());
+  zip_values(a.data(), b.data(), out.data(), a.numel(), f);
+  return out;
+}
+
+template <class T>
+Tensor<T> negated(const Tensor<T>& g) {
+  return map_tensor(g, [](T v) { return -v; });
+}
+
+// ---- Eigen kernels whose order of operations is Eigen's own ----------------------------
+// Each reproduces what an Eigen expression computed (the ops used those expressions before),
+// one instantiation per scalar type shared by every op. With Eigen 3.4 and vectorisation on,
+// they are Eigen's own loops written out over its packet functions (pload, padd, predux, pexp,
+// ...), which compile several times faster than the expression machinery around them; with
+// another Eigen version, or without vectorisation, the expressions themselves are used.
+
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90)
+#define TAPEGRAD_EIGEN_INTERNALS 1
+#else
+#define TAPEGRAD_EIGEN_INTERNALS 0
+#endif
+#if TAPEGRAD_EIGEN_INTERNALS && defined(EIGEN_VECTORIZE)
+#define TAPEGRAD_EIGEN_PACKETS 1
+#else
+#define TAPEGRAD_EIGEN_PACKETS 0
+#endif
+
+#if TAPEGRAD_EIGEN_PACKETS
+template <class T>
+using Packet = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+constexpr int64_t kPacketSize = Eigen::internal::packet_traits<T>::size;
+
+// Eigen's vectorised sum (redux_impl, LinearVectorizedTraversal) of the n values v(i), whose
+// packets are packet(i): two packet accumulators from `start` on, reduced with predux, then
+// the values before `start` and after the last whole packet in order.
+template <class T, class V, class PacketAt>
+TAPEGRAD_NOINLINE T eigen_redux_sum(int64_t n, int64_t start, V v, PacketAt packet) {
+  using namespace Eigen::internal;
+  constexpr int64_t ps = kPacketSize<T>;
+  if (n == 0) return T(0);
+  const int64_t size2 = ((n - start) / (2 * ps)) * (2 * ps), size1 = ((n - start) / ps) * ps;
+  const int64_t end2 = start + size2, end1 = start + size1;
+  if (size1 == 0) {
+    T res = v(0);
+    for (int64_t i = 1; i < n; ++i) res = res + v(i);
+    return res;
+  }
+  Packet<T> r0 = packet(start);
+  if (size1 > ps) {
+    Packet<T> r1 = packet(start + ps);
+    for (int64_t i = start + 2 * ps; i < end2; i += 2 * ps) {
+      r0 = padd(r0, packet(i));
+      r1 = padd(r1, packet(i + ps));
+    }
+    r0 = padd(r0, r1);
+    if (end1 > end2) r0 = padd(r0, packet(end2));
+  }
+  T res = predux(r0);
+  for (int64_t i = 0; i < start; ++i) res = res + v(i);
+  for (int64_t i = end1; i < n; ++i) res = res + v(i);
+  return res;
+}
+#endif
+
+// The sum of p[0, n), in the order Eigen's vectorised sum adds: what array(x).sum() gave.
+template <class T>
+T sum_values(const T* p, int64_t n) {
+#if TAPEGRAD_EIGEN_PACKETS
+  const int64_t start = Eigen::internal::first_default_aligned(p, static_cast<Eigen::Index>(n));
+  return eigen_redux_sum<T>(n, start, [p](int64_t i) { return p[i]; },
+                            [p](int64_t i) { return Eigen::internal::ploadu<Packet<T>>(p + i); });
+#else
+  return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p, n).sum();
+#endif
+}
+
+// sum(a[i] * b[i]) in Eigen's vectorised order: its dot product of two contiguous vectors.
+template <class T>
+T dot_values(const T* a, const T* b, int64_t n) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  return eigen_redux_sum<T>(n, 0, [a, b](int64_t i) { return a[i] * b[i]; },
+                            [a, b](int64_t i) { return pmul(ploadu<Packet<T>>(a + i), ploadu<Packet<T>>(b + i)); });
+#else
+  using V = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+  return (V(a, n) * V(b, n)).sum();
+#endif
+}
+
+// out[j] = the sum over rows of the row-major (rows, cols) matrix g, in Eigen's order (its
+// colwise().sum() into a row vector): whole packets of columns from the first packet-aligned
+// element of `out` add rows pairwise in fours, the other columns add rows in order.
+template <class T>
+TAPEGRAD_NOINLINE void column_sums(const T* g, int64_t rows, int64_t cols, T* out) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  constexpr int64_t ps = kPacketSize<T>;
+  constexpr int kAlign = static_cast<int>(ps * sizeof(T));  // a whole packet's alignment
+  const int64_t start = first_aligned<kAlign>(out, static_cast<Eigen::Index>(cols));
+  const int64_t end = start + ((cols - start) / ps) * ps;
+  auto column = [&](int64_t j) {
+    if (rows == 0) return T(0);
+    T s = g[j];
+    for (int64_t i = 1; i < rows; ++i) s = s + g[i * cols + j];
+    return s;
+  };
+  for (int64_t j = 0; j < start; ++j) out[j] = column(j);
+  for (int64_t j = start; j < end; j += ps) {
+    auto row = [&](int64_t i) { return ploadu<Packet<T>>(g + i * cols + j); };
+    Packet<T> p = pset1<Packet<T>>(T(0));
+    if (rows > 0) {
+      const int64_t rows4 = (rows - 1) & ~int64_t(3);
+      p = row(0);
+      int64_t i = 1;
+      for (; i < rows4; i += 4) p = padd(p, padd(padd(row(i), row(i + 1)), padd(row(i + 2), row(i + 3))));
+      for (; i < rows; ++i) p = padd(p, row(i));
+    }
+    pstoreu(out + j, p);
+  }
+  for (int64_t j = end; j < cols; ++j) out[j] = column(j);
+#else
+  Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out, cols) = ConstMatrixMap<T>(g, rows, cols).colwise().sum();
+#endif
+}
+
+// y = f(x) for an Eigen unary functor over aligned tensor data (y may be x), as an Eigen
+// array assignment evaluates it: whole packets with f's packet op, the tail with its scalar op.
+template <class T, class F>
+TAPEGRAD_NOINLINE void eigen_map(const T* x, T* y, int64_t n, F f) {
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  int64_t i = 0;
+  if constexpr (functor_traits<F>::PacketAccess) {
+    constexpr int64_t ps = kPacketSize<T>;
+    for (; i + ps <= n; i += ps) pstore(y + i, f.packetOp(pload<Packet<T>>(x + i)));
+  }
+  for (; i < n; ++i) y[i] = f(x[i]);
+#else
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).unaryExpr(f);
+#endif
+}
+
+// y = exp(x), log(x), tanh(x), x^p with Eigen's vectorised functions (y may be x; both aligned
+// tensor data).
+template <class T>
+void exp_values(const T* x, T* y, int64_t n) {
+  eigen_map(x, y, n, Eigen::internal::scalar_exp_op<T>());
+}
+template <class T>
+void log_values(const T* x, T* y, int64_t n) {
+  eigen_map(x, y, n, Eigen::internal::scalar_log_op<T>());
+}
+template <class T>
+void tanh_values(const T* x, T* y, int64_t n) {
+  eigen_map(x, y, n, Eigen::internal::scalar_tanh_op<T>());
+}
+template <class T>
+void pow_scalar_values(const T* x, T* y, int64_t n, T p) {
+  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).pow(p);
+}
+
+// ---- broadcasting -----------------------------------------------------------------------
+
 // Whether `small` (right-aligned against `big`) equals big's trailing dims exactly, ignoring
 // leading 1s: then `small` repeats once per row of `big` (a bias row).
-inline bool is_trailing_block(const Dims& small, const Dims& big) {
+TAPEGRAD_NOINLINE inline bool is_trailing_block(const Dims& small, const Dims& big) {
   int lead = 0;
   while (lead < small.size() && small[lead] == 1) ++lead;
   const int n = small.size() - lead;
@@ -86,6 +245,24 @@ inline bool is_trailing_block(const Dims& small, const Dims& big) {
   return true;
 }
 
+// The counters of a broadcast walk over all dims but the last, with the offsets they give
+// into a and b (strides `sa`, `sb`).
+struct BroadcastOdometer {
+  int64_t index[kMaxDims] = {};
+  int64_t ia = 0, ib = 0;
+  // Moves to the next row of `out`, like an odometer.
+  TAPEGRAD_NOINLINE void advance(const Dims& out, const Dims& sa, const Dims& sb) {
+    for (int d = out.size() - 2; d >= 0; --d) {
+      ia += sa[d];
+      ib += sb[d];
+      if (++index[d] < out[d]) break;
+      ia -= sa[d] * out[d];
+      ib -= sb[d] * out[d];
+      index[d] = 0;
+    }
+  }
+};
+
 // Calls f(i, ia, ib) for every element i of `out` with the matching offsets into a and b
 // whose broadcast strides are `sa` and `sb` (all of out's rank).
 template <class F>
@@ -95,62 +272,31 @@ void for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, F&& f) 
   if (total == 0) return;
   if (rank == 0) return f(int64_t(0), int64_t(0), int64_t(0));
   const int64_t inner = out[rank - 1], ia_step = sa[rank - 1], ib_step = sb[rank - 1];
-  int64_t index[kMaxDims] = {};
-  int64_t ia = 0, ib = 0;
+  BroadcastOdometer o;
   for (int64_t i = 0; i < total; i += inner) {
-    for (int64_t k = 0; k < inner; ++k) f(i + k, ia + k * ia_step, ib + k * ib_step);
-    // Advance the outer counters like an odometer.
-    for (int d = rank - 2; d >= 0; --d) {
-      ia += sa[d];
-      ib += sb[d];
-      if (++index[d] < out[d]) break;
-      ia -= sa[d] * out[d];
-      ib -= sb[d] * out[d];
-      index[d] = 0;
-    }
+    for (int64_t k = 0; k < inner; ++k) f(i + k, o.ia + k * ia_step, o.ib + k * ib_step);
+    o.advance(out, sa, sb);
   }
 }
 
-// out = op(a, b) with NumPy broadcasting. `Op::apply` takes scalars or Eigen arrays.
+// out = op(a, b) with NumPy broadcasting; `Op::apply` takes two scalars.
 template <class Op, class T>
 Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* name) {
   const Dims& da = a.checked(name).sizes;
   const Dims& db = b.checked(name).sizes;
+  const T* pa = a.data();
+  const T* pb = b.data();
   if (da == db) {
     Tensor<T> out = make_tensor<T>(da);
-    array(out) = Op::apply(array(a), array(b));
+    T* po = out.data();
+    for (int64_t i = 0, n = da.numel(); i < n; ++i) po[i] = Op::apply(pa[i], pb[i]);
     return out;
   }
   const Dims shape = broadcast_shape(da, db, name);
   Tensor<T> out = make_tensor<T>(shape);
-  const int64_t n = shape.numel();
-  if (n == 0) return out;
-  const bool a_full = da.numel() == n, b_full = db.numel() == n;
-  if (a_full && db.numel() == 1) {
-    array(out) = Op::apply(array(a), b.data()[0]);
-  } else if (b_full && da.numel() == 1) {
-    array(out) = Op::apply(a.data()[0], array(b));
-  } else if (a_full && is_trailing_block(db, shape)) {
-    const int64_t cols = db.numel(), rows = n / cols;
-    const ArrayMap<T> row(b.data(), cols);
-    for (int64_t r = 0; r < rows; ++r) {
-      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out.data() + r * cols, cols) =
-          Op::apply(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(a.data() + r * cols, cols), row);
-    }
-  } else if (b_full && is_trailing_block(da, shape)) {
-    const int64_t cols = da.numel(), rows = n / cols;
-    const ArrayMap<T> row(a.data(), cols);
-    for (int64_t r = 0; r < rows; ++r) {
-      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out.data() + r * cols, cols) =
-          Op::apply(row, Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(b.data() + r * cols, cols));
-    }
-  } else {
-    const T* pa = a.data();
-    const T* pb = b.data();
-    T* po = out.data();
-    for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
-                       [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
-  }
+  T* po = out.data();
+  for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
+                     [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
   return out;
 }
 
@@ -176,10 +322,9 @@ Tensor<T> reduce_to_shape(const Tensor<T>& g, const Dims& shape) {
   const int64_t n = shape.numel();
   if (n == 0) return out;
   if (n == 1) {
-    out.data()[0] = array(g).sum();
+    out.data()[0] = sum_values(g.data(), g.numel());
   } else if (is_trailing_block(shape, dg)) {
-    const int64_t rows = dg.numel() / n;
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out.data(), n) = as_matrix(g, rows, n).colwise().sum();
+    column_sums(g.data(), dg.numel() / n, n, out.data());
   } else {
     std::fill_n(out.data(), n, T(0));
     const T* src = g.data();
@@ -193,21 +338,14 @@ Tensor<T> reduce_to_shape(const Tensor<T>& g, const Dims& shape) {
 
 template <class T>
 void add_in_place(Tensor<T>& acc, const Tensor<T>& g) {
-  array(acc) += array(g);
+  T* pa = acc.data();
+  const T* pg = g.data();
+  for (int64_t i = 0, n = acc.numel(); i < n; ++i) pa[i] += pg[i];
 }
 
 template <class T>
 Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = make_tensor<T>(a.sizes());
-  array(out) = array(a) + array(b);
-  return out;
+  return zip_tensor(a, b, [](T x, T y) { return x + y; });
 }
 
 }  // namespace tapegrad::detail
-
-namespace Eigen::internal {
-template <class T>
-struct functor_traits<tapegrad::detail::ExactSqrt<T>> {
-  enum { Cost = NumTraits<T>::MulCost * 6, PacketAccess = tapegrad::detail::kExactSqrtPackets<T> };
-};
-}  // namespace Eigen::internal

@@ -1,31 +1,12 @@
 #pragma once
 // matmul with torch.matmul's rules: 2-D @ 2-D, N-d @ 2-D (batch folded into rows), batched
 // N-d @ N-d with broadcast batch dims, and 1-D operands promoted and squeezed back. Every
-// product is an Eigen GEMM on row-major maps; backward multiplies by transposed maps.
+// product is Eigen's GEMM on row-major blocks (see gemm.hpp); backward multiplies by transposes.
+#include "gemm.hpp"
 #include "shape_ops.hpp"
 
 namespace tapegrad {
 namespace detail {
-
-// C (+)= op(A) op(B) on row-major blocks.
-template <class T>
-void gemm(const T* a, int64_t ar, int64_t ac, bool ta, const T* b, int64_t br, int64_t bc, bool tb, T* c,
-          bool accumulate) {
-  ConstMatrixMap<T> A(a, ar, ac), B(b, br, bc);
-  const int64_t m = ta ? ac : ar, n = tb ? br : bc;
-  MatrixMap<T> C(c, m, n);
-  auto assign = [&](const auto& product) {
-    if (accumulate) {
-      C.noalias() += product;
-    } else {
-      C.noalias() = product;
-    }
-  };
-  if (!ta && !tb) assign(A * B);
-  else if (ta && !tb) assign(A.transpose() * B);
-  else if (!ta && tb) assign(A * B.transpose());
-  else assign(A.transpose() * B.transpose());
-}
 
 // The batch structure of a broadcast batched product.
 struct BatchLayout {
@@ -56,19 +37,19 @@ Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b) {
   Dims so = sa;
   so[so.size() - 1] = n;
   Tensor<T> out = make_tensor<T>(so);
-  gemm(a.data(), m, k, false, b.data(), k, n, false, out.data(), false);
+  gemm(a.data(), false, b.data(), false, out.data(), m, n, k, false);
   if (any_requires_grad(a, b)) {
     Tensor<T> as = b.requires_grad() ? a.detach() : Tensor<T>();
     Tensor<T> bs = a.requires_grad() ? b.detach() : Tensor<T>();
     record(out, "MmBackward", [as, bs, sa, sb, m, k, n](const Tensor<T>& g, GradOut<T>& in) {
       if (in.needed(0)) {  // dA = g B^T
         Tensor<T> ga = make_tensor<T>(sa);
-        gemm(g.data(), m, n, false, bs.data(), k, n, true, ga.data(), false);
+        gemm(g.data(), false, bs.data(), true, ga.data(), m, k, n, false);
         in[0] = ga;
       }
       if (in.needed(1)) {  // dB = A^T g
         Tensor<T> gb = make_tensor<T>(sb);
-        gemm(as.data(), m, k, true, g.data(), m, n, false, gb.data(), false);
+        gemm(as.data(), true, g.data(), false, gb.data(), k, n, m, false);
         in[1] = gb;
       }
     }, a, b);
@@ -86,7 +67,7 @@ Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b) {
   so.push_back(n, "matmul");
   Tensor<T> out = make_tensor<T>(so);
   for_each_batch(l, [&](int64_t i, int64_t ia, int64_t ib) {
-    gemm(a.data() + ia * m * k, m, k, false, b.data() + ib * k * n, k, n, false, out.data() + i * m * n, false);
+    gemm(a.data() + ia * m * k, false, b.data() + ib * k * n, false, out.data() + i * m * n, m, n, k, false);
   });
   if (any_requires_grad(a, b)) {
     Tensor<T> as = b.requires_grad() ? a.detach() : Tensor<T>();
@@ -97,8 +78,8 @@ Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b) {
       Tensor<T> gb = in.needed(1) ? make_tensor<T>(sb).fill_(T(0)) : Tensor<T>();
       for_each_batch(l, [&](int64_t i, int64_t ia, int64_t ib) {
         const T* gi = g.data() + i * m * n;
-        if (ga.defined()) gemm(gi, m, n, false, bs.data() + ib * k * n, k, n, true, ga.data() + ia * m * k, true);
-        if (gb.defined()) gemm(as.data() + ia * m * k, m, k, true, gi, m, n, false, gb.data() + ib * k * n, true);
+        if (ga.defined()) gemm(gi, false, bs.data() + ib * k * n, true, ga.data() + ia * m * k, m, k, n, true);
+        if (gb.defined()) gemm(as.data() + ia * m * k, true, gi, false, gb.data() + ib * k * n, k, n, m, true);
       });
       if (ga.defined()) in[0] = ga;
       if (gb.defined()) in[1] = gb;

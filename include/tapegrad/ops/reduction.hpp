@@ -39,12 +39,14 @@ void sum_middle(const T* x, T* out, const ReduceLayout& l) {
   for (int64_t o = 0; o < l.outer; ++o) {
     const T* src = x + o * l.n * l.inner;
     if (l.inner == 1) {
-      out[o] = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src, l.n).sum();
+      out[o] = sum_values(src, l.n);
       continue;
     }
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(out + o * l.inner, l.inner);
-    dst.setZero();
-    for (int64_t k = 0; k < l.n; ++k) dst += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src + k * l.inner, l.inner);
+    T* dst = out + o * l.inner;
+    std::fill_n(dst, l.inner, T(0));
+    for (int64_t k = 0; k < l.n; ++k) {
+      for (int64_t i = 0; i < l.inner; ++i) dst[i] += src[k * l.inner + i];
+    }
   }
 }
 
@@ -53,7 +55,7 @@ template <class T>
 Tensor<T> expand_reduced(const Tensor<T>& g, const Dims& kept_sizes, const Dims& input_sizes, T scale) {
   Tensor<T> spread = broadcast_to(alias_with_shape(g, kept_sizes), input_sizes);
   if (scale == T(1)) return spread;
-  return evaluate<T>(input_sizes, array(spread) * scale);
+  return map_tensor(spread, [scale](T v) { return v * scale; });
 }
 
 template <class T>
@@ -68,7 +70,7 @@ Tensor<T> sum_dim_values(const Tensor<T>& x, const ReduceLayout& l) {
 template <class T>
 Tensor<T> sum(const Tensor<T>& x) {
   x.checked("sum");
-  Tensor<T> out = scalar_tensor<T>(detail::array(x).sum());
+  Tensor<T> out = scalar_tensor<T>(detail::sum_values(x.data(), x.numel()));
   if (detail::any_requires_grad(x)) {
     detail::record(out, "SumBackward", [s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::make_tensor<T>(s).fill_(g.data()[0]);
@@ -92,7 +94,7 @@ Tensor<T> sum(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
 template <class T>
 Tensor<T> mean(const Tensor<T>& x) {
   const int64_t n = x.checked("mean").sizes.numel();
-  Tensor<T> out = scalar_tensor<T>(detail::array(x).sum() / static_cast<T>(n));
+  Tensor<T> out = scalar_tensor<T>(detail::sum_values(x.data(), n) / static_cast<T>(n));
   if (detail::any_requires_grad(x)) {
     detail::record(out, "MeanBackward", [s = x.sizes(), n](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::make_tensor<T>(s).fill_(g.data()[0] / static_cast<T>(n));
@@ -105,7 +107,8 @@ template <class T>
 Tensor<T> mean(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
   const auto l = detail::reduce_layout(x.checked("mean").sizes, dim, keepdim, "mean");
   Tensor<T> out = detail::sum_dim_values(x, l);
-  detail::array(out) /= static_cast<T>(l.n);
+  const T count = static_cast<T>(l.n);
+  detail::map_values(out.data(), out.data(), out.numel(), [count](T v) { return v / count; });
   if (detail::any_requires_grad(x)) {
     detail::record(out, "MeanBackward", [l, s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::expand_reduced(g, l.kept_sizes, s, T(1) / static_cast<T>(l.n));
@@ -146,7 +149,7 @@ Tensor<T> var_impl(const Tensor<T>& x, const ReduceLayout& l, bool unbiased) {
       const T scale = T(2) / static_cast<T>(l.n - correction);
       Tensor<T> centered = broadcast_binary<SubOp>(xs, means, "var");
       Tensor<T> spread = broadcast_to(alias_with_shape(g, l.kept_sizes), xs.sizes());
-      in[0] = evaluate<T>(xs.sizes(), (scale * array(spread)) * array(centered));
+      in[0] = zip_tensor(spread, centered, [scale](T s, T c) { return (scale * s) * c; });
     }, x);
   }
   return out;
@@ -180,11 +183,13 @@ Tensor<T> max(const Tensor<T>& x) {
   if (detail::any_requires_grad(x)) {
     detail::record(out, "MaxBackward", [xs = x.detach(), best](const Tensor<T>& g, detail::GradOut<T>& in) {
       // the gradient is shared evenly among the elements equal to the max
-      auto hits = detail::array(xs).unaryExpr([best](T v) {
-        return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0);
-      });
-      const T count = hits.sum();
-      in[0] = detail::evaluate<T>(xs.sizes(), hits * (g.data()[0] / count));
+      auto hit = [best](T v) { return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0); };
+      const T* px = xs.data();
+      const int64_t n = xs.numel();
+      T count = n > 0 ? hit(px[0]) : T(0);
+      for (int64_t i = 1; i < n; ++i) count += hit(px[i]);
+      const T share = g.data()[0] / count;
+      in[0] = detail::map_tensor(xs, [hit, share](T v) { return hit(v) * share; });
     }, x);
   }
   return out;

@@ -53,7 +53,12 @@ Tensor<T> transpose_values(const Tensor<T>& x, int d0, int d1) {
   std::swap(os[d0], os[d1]);
   Tensor<T> out = make_tensor<T>(os);
   if (s.size() == 2) {
-    as_matrix(out, os[0], os[1]) = as_matrix(x, s[0], s[1]).transpose();
+    const T* px = x.data();
+    T* po = out.data();
+    const int64_t rows = s[0], cols = s[1];
+    for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t i = 0; i < rows; ++i) po[j * rows + i] = px[i * cols + j];
+    }
     return out;
   }
   // Walk out in order; the source offset uses x's strides with d0 and d1 swapped.

@@ -8,37 +8,39 @@
 namespace tapegrad {
 namespace detail {
 
-// Records a one-input elementwise op whose backward is `gx = derivative(g, saved)`.
+// Records a one-input elementwise op whose backward is gx[i] = derivative(g[i], saved[i]).
 template <class T, class D>
 void record_unary(Tensor<T>& out, const char* name, const Tensor<T>& x, Tensor<T> saved, D derivative) {
   if (!any_requires_grad(x)) return;
   record(out, name, [saved = std::move(saved), derivative](const Tensor<T>& g, GradOut<T>& in) {
-    in[0] = evaluate<T>(g.sizes(), derivative(array(g), array(saved)));
+    in[0] = zip_tensor(g, saved, derivative);
   }, x);
 }
 
-// x ** p with PyTorch's special exponents, so results match it bit for bit.
+// x ** p with PyTorch's special exponents, so results match it bit for bit (square roots
+// correctly rounded).
 template <class T>
 Tensor<T> pow_values(const Tensor<T>& x, T p) {
-  auto a = array(x);
-  const Dims& s = x.sizes();
-  if (p == T(0)) return make_tensor<T>(s).fill_(T(1));  // 1 even for inf and NaN, as PyTorch
-  if (p == T(1)) return evaluate<T>(s, a);
-  if (p == T(2)) return evaluate<T>(s, a * a);
-  if (p == T(3)) return evaluate<T>(s, a * a * a);
-  if (p == T(0.5)) return evaluate<T>(s, exact_sqrt(a));
-  if (p == T(-0.5)) return evaluate<T>(s, exact_sqrt(a).inverse());
-  if (p == T(-1)) return evaluate<T>(s, a.inverse());
-  if (p == T(-2)) return evaluate<T>(s, (a * a).inverse());
-  return evaluate<T>(s, a.pow(p));
+  if (p == T(0)) return make_tensor<T>(x.sizes()).fill_(T(1));  // 1 even for inf and NaN, as PyTorch
+  if (p == T(1)) return map_tensor(x, [](T v) { return v; });
+  if (p == T(2)) return map_tensor(x, [](T v) { return v * v; });
+  if (p == T(3)) return map_tensor(x, [](T v) { return v * v * v; });
+  if (p == T(0.5)) return map_tensor(x, [](T v) { return std::sqrt(v); });
+  if (p == T(-0.5)) return map_tensor(x, [](T v) { return T(1) / std::sqrt(v); });
+  if (p == T(-1)) return map_tensor(x, [](T v) { return T(1) / v; });
+  if (p == T(-2)) return map_tensor(x, [](T v) { return T(1) / (v * v); });
+  Tensor<T> y = make_tensor<T>(x.sizes());
+  pow_scalar_values(x.data(), y.data(), x.numel(), p);
+  return y;
 }
 
 }  // namespace detail
 
 template <class T>
 Tensor<T> exp(const Tensor<T>& x) {
-  x.checked("exp");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).exp());
+  x.checked("exp");
+  Tensor<T> y = detail::make_tensor<T>(x.sizes());
+  detail::exp_values(x.data(), y.data(), x.numel());
   // Eigen 3.4's vectorized exp clamps its argument at -88.723 (float) / -709.784 (double), giving
   // a denormal for every x below where the true value (and PyTorch's) is smaller or 0: redo those.
   const T clamp = std::is_same_v<T, float> ? T(-88.72) : T(-709.78);
@@ -47,32 +49,35 @@ Tensor<T> exp(const Tensor<T>& x) {
   for (int64_t i = 0, n = y.numel(); i < n; ++i) {
     if (px[i] < clamp) py[i] = std::exp(px[i]);
   }
-  detail::record_unary(y, "ExpBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * y; });
+  detail::record_unary(y, "ExpBackward", x, y.detach(), [](T g, T y) { return g * y; });
   return y;
 }
 
 template <class T>
 Tensor<T> log(const Tensor<T>& x) {
-  x.checked("log");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).log());
-  detail::record_unary(y, "LogBackward", x, x.detach(), [](const auto& g, const auto& x) { return g / x; });
+  x.checked("log");
+  Tensor<T> y = detail::make_tensor<T>(x.sizes());
+  detail::log_values(x.data(), y.data(), x.numel());
+  detail::record_unary(y, "LogBackward", x, x.detach(), [](T g, T x) { return g / x; });
   return y;
 }
 
 template <class T>
 Tensor<T> sqrt(const Tensor<T>& x) {
-  x.checked("sqrt");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::exact_sqrt(detail::array(x)));
-  detail::record_unary(y, "SqrtBackward", x, y.detach(), [](const auto& g, const auto& y) { return g / (2 * y); });
+  x.checked("sqrt");
+  Tensor<T> y = detail::map_tensor(x, [](T v) { return std::sqrt(v); });  // correctly rounded
+  detail::record_unary(y, "SqrtBackward", x, y.detach(), [](T g, T y) { return g / (2 * y); });
   return y;
 }
 
 template <class T>
 Tensor<T> abs(const Tensor<T>& x) {
-  x.checked("abs");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).abs());
-  // d|x| = sign(x), with sign(0) = 0
-  detail::record_unary(y, "AbsBackward", x, x.detach(), [](const auto& g, const auto& x) { return g * x.sign(); });
+  x.checked("abs");
+  Tensor<T> y = detail::map_tensor(x, [](T v) { return std::abs(v); });
+  // d|x| = sign(x), with sign(0) = 0 and sign(NaN) = NaN (Eigen's sign)
+  detail::record_unary(y, "AbsBackward", x, x.detach(), [](T g, T x) {
+    return g * (std::isnan(x) ? x : T((x > T(0)) - (x < T(0))));
+  });
   return y;
 }
 
@@ -85,10 +90,10 @@ Tensor<T> pow(const Tensor<T>& x, S exponent) {
     detail::record(y, "PowBackward", [p, xs = x.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
       // d x^p = p x^(p-1); a zero exponent has zero gradient
       if (p == T(0)) {
-        in[0] = detail::evaluate<T>(g.sizes(), detail::array(g) * T(0));
+        in[0] = detail::map_tensor(g, [](T v) { return v * T(0); });
       } else {
         Tensor<T> d = detail::pow_values(xs, p - T(1));
-        in[0] = detail::evaluate<T>(g.sizes(), detail::array(g) * (p * detail::array(d)));
+        in[0] = detail::zip_tensor(g, d, [p](T gv, T dv) { return gv * (p * dv); });
       }
     }, x);
   }
@@ -97,30 +102,30 @@ Tensor<T> pow(const Tensor<T>& x, S exponent) {
 
 template <class T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  x.checked("tanh");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), detail::array(x).tanh());
-  detail::record_unary(y, "TanhBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * (1 - y * y); });
+  x.checked("tanh");
+  Tensor<T> y = detail::make_tensor<T>(x.sizes());
+  detail::tanh_values(x.data(), y.data(), x.numel());
+  detail::record_unary(y, "TanhBackward", x, y.detach(), [](T g, T y) { return g * (1 - y * y); });
   return y;
 }
 
 template <class T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
   // 1 / (1 + e^-x): e^-x overflows to inf for very negative x, giving exactly 0, never NaN.
-  x.checked("sigmoid");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(), (T(1) + (-detail::array(x)).exp()).inverse());
-  detail::record_unary(y, "SigmoidBackward", x, y.detach(), [](const auto& g, const auto& y) { return g * (1 - y) * y; });
+  x.checked("sigmoid");
+  Tensor<T> y = detail::negated(x);
+  detail::exp_values(y.data(), y.data(), y.numel());
+  detail::map_values(y.data(), y.data(), y.numel(), [](T e) { return T(1) / (T(1) + e); });
+  detail::record_unary(y, "SigmoidBackward", x, y.detach(), [](T g, T y) { return g * (1 - y) * y; });
   return y;
 }
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
   // x < 0 ? 0 : x lets NaN through, as PyTorch does
-  x.checked("relu");  // before the expression below reads it
-  Tensor<T> y = detail::evaluate<T>(x.sizes(),
-                                    detail::array(x).unaryExpr([](T v) { return v < T(0) ? T(0) : v; }));
-  detail::record_unary(y, "ReluBackward", x, y.detach(), [](const auto& g, const auto& y) {
-    return g.binaryExpr(y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });  // relu'(0) = 0
-  });
+  x.checked("relu");
+  Tensor<T> y = detail::map_tensor(x, [](T v) { return v < T(0) ? T(0) : v; });
+  detail::record_unary(y, "ReluBackward", x, y.detach(), [](T g, T y) { return y <= T(0) ? T(0) : g; });  // relu'(0) = 0
   return y;
 }
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <tuple>
 
-#include "../ops/kernels.hpp"
+#include "../core/factories.hpp"
 #include "optimizer.hpp"
 
 namespace tapegrad::optim {
@@ -34,15 +34,14 @@ template <class T = float>
 class Adam : public Optimizer<T> {
  public:
   Adam(std::vector<Tensor<T>> params, double lr = 1e-3) : Adam(std::move(params), AdamOptions(lr)) {}
-  Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
-      : Optimizer<T>(std::move(params), "Adam"), options_(options) {
+  TAPEGRAD_COLD Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
+      : Optimizer<T>(std::move(params), "Adam"), options_(options), state_(this->params_.size()) {
     const auto [b1, b2] = options.betas();
     detail::check(options.lr() >= 0, "Adam: invalid learning rate: ", options.lr());
     detail::check(options.eps() >= 0, "Adam: invalid epsilon value: ", options.eps());
     detail::check(b1 >= 0 && b1 < 1, "Adam: invalid beta parameter at index 0: ", b1);
     detail::check(b2 >= 0 && b2 < 1, "Adam: invalid beta parameter at index 1: ", b2);
     detail::check(options.weight_decay() >= 0, "Adam: invalid weight_decay value: ", options.weight_decay());
-    state_.resize(this->params_.size());
   }
 
   const AdamOptions& options() const { return options_; }
@@ -67,6 +66,11 @@ class Adam : public Optimizer<T> {
   struct State {
     int64_t step = 0;
     Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  };
+  // The states, destroyed out of line (once, at the end).
+  struct StateList : std::vector<State> {
+    using std::vector<State>::vector;
+    TAPEGRAD_COLD ~StateList() {}
   };
 
   // Checks every gradient first, so a failed step changes nothing, then updates.
@@ -102,32 +106,26 @@ class Adam : public Optimizer<T> {
       const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
       const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
       const T wd = static_cast<T>(options_.weight_decay()), eps = static_cast<T>(options_.eps());
-      // Eigen arrays, so the update vectorises; each line is one of PyTorch's in-place ops.
-      auto p = detail::array(params[i]);
-      const auto g_raw = detail::array(grad);
-      auto m = detail::array(s.exp_avg);
-      auto v = detail::array(s.exp_avg_sq);
-      auto update_moments = [&](const auto& g) {
-        m = m * b1 + one_minus_b1 * g;      // exp_avg.mul_(b1).add_(g, alpha=1-b1)
-        v = v * b2 + one_minus_b2 * g * g;  // exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2)
-      };
-      if (wd != T(0)) {
-        update_moments(g_raw + wd * p);  // grad.add(param, alpha=weight_decay)
-      } else {
-        update_moments(g_raw);
-      }
-      if (amsgrad) {
-        auto vmax = detail::array(s.max_exp_avg_sq);
-        vmax = vmax.max(v);
-        p = p + (-step_size) * (m / (detail::exact_sqrt(vmax) / bc2_sqrt + eps));  // param.addcdiv_(m, denom, -step_size)
-      } else {
-        p = p + (-step_size) * (m / (detail::exact_sqrt(v) / bc2_sqrt + eps));
+      // Each statement is one of PyTorch's in-place ops, element by element; the square root
+      // is correctly rounded.
+      T* p = params[i].data();
+      const T* g_raw = grad.data();
+      T* m = s.exp_avg.data();
+      T* v = s.exp_avg_sq.data();
+      T* vmax = amsgrad ? s.max_exp_avg_sq.data() : nullptr;
+      for (int64_t j = 0, n = params[i].numel(); j < n; ++j) {
+        const T g = wd != T(0) ? g_raw[j] + wd * p[j] : g_raw[j];  // grad.add(param, alpha=weight_decay)
+        m[j] = m[j] * b1 + one_minus_b1 * g;                       // exp_avg.mul_(b1).add_(g, alpha=1-b1)
+        v[j] = v[j] * b2 + one_minus_b2 * g * g;                   // exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2)
+        T denom_sq = v[j];
+        if (vmax) denom_sq = vmax[j] = vmax[j] < v[j] ? v[j] : vmax[j];  // torch.maximum(max_exp_avg_sq, exp_avg_sq)
+        p[j] = p[j] + (-step_size) * (m[j] / (std::sqrt(denom_sq) / bc2_sqrt + eps));  // param.addcdiv_(m, denom, -step_size)
       }
     }
   }
 
   AdamOptions options_;
-  std::vector<State> state_;
+  StateList state_;
 };
 
 }  // namespace tapegrad::optim

@@ -10,7 +10,7 @@ namespace tapegrad::optim {
 template <class T = float>
 class Optimizer {
  public:
-  virtual ~Optimizer() = default;
+  TAPEGRAD_COLD virtual ~Optimizer() {}
 
   // Updates every parameter from its grad(); parameters without a gradient are skipped.
   virtual void step() = 0;
