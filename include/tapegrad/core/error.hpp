@@ -59,11 +59,36 @@ void append_part(std::string& s, const X& x) {
 
 [[noreturn]] TAPEGRAD_COLD inline void throw_error(const std::string& message) { throw Error(message); }
 
+// One part of a message: the value and the function that formats it, so that one function
+// builds every message (no template per sequence of part types).
+struct MessagePart {
+  const void* value;
+  void (*append)(std::string&, const void*);
+};
+template <class X>
+TAPEGRAD_COLD void append_erased(std::string& s, const void* value) {
+  append_part(s, *static_cast<const X*>(value));
+}
+TAPEGRAD_COLD inline void append_c_string(std::string& s, const void* value) { s += static_cast<const char*>(value); }
+template <class X>
+MessagePart message_part(const X& x) {
+  if constexpr (std::is_array_v<X>) {
+    return {x, &append_c_string};  // string literals
+  } else {
+    return {&x, &append_erased<X>};
+  }
+}
+
+[[noreturn]] TAPEGRAD_COLD inline void fail_with(const MessagePart* parts, std::size_t n) {
+  std::string message;
+  for (std::size_t i = 0; i < n; ++i) parts[i].append(message, parts[i].value);
+  throw_error(message);
+}
+
 template <class... Parts>
 [[noreturn]] TAPEGRAD_COLD void fail(const Parts&... parts) {
-  std::string message;
-  (append_part(message, parts), ...);
-  throw_error(message);
+  const MessagePart list[] = {message_part(parts)...};
+  fail_with(list, sizeof...(Parts));
 }
 
 // The parts are only formatted when the check fails, so passing shapes by reference is free.

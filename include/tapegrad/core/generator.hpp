@@ -40,7 +40,7 @@ class MT19937 {
   }
 
   // out[0, n) = the next n words.
-  void generate(uint32_t* out, int64_t n) {
+  TAPEGRAD_NOINLINE void generate(uint32_t* out, int64_t n) {
     while (n > 0) {
       if (index_ >= kN) twist();
       const int take = static_cast<int>(std::min<int64_t>(n, kN - index_));
@@ -118,7 +118,7 @@ class MT19937 {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(state_ + i), r);
   }
 #endif
-  void twist() {
+  TAPEGRAD_NOINLINE void twist() {
     constexpr int kSplit = kN - kM;  // below it the far word is ahead, above it already new
 #if defined(__SSE2__)
     int i = 0;
@@ -211,7 +211,7 @@ class Generator {
   }
 
   // One standard normal draw in double, with PyTorch's one-value cache.
-  double normal() {
+  TAPEGRAD_NOINLINE double normal() {
     if (next_normal_) {
       const double v = *next_normal_;
       next_normal_.reset();

@@ -119,6 +119,12 @@ class Dims {
   TAPEGRAD_NOINLINE void assign_sizes(const int64_t* first, const int64_t* last, const char* op) {
     assign(first, last, op);
   }
+  // A negative size (`negative` < 0) or, with 0, a shape too large to count.
+  template <class It>
+  [[noreturn]] TAPEGRAD_COLD static void shape_error(const char* op, It first, It last, long long negative) {
+    if (negative < 0) detail::fail(op, ": negative size ", negative, " in shape ", format(first, last));
+    detail::fail(op, ": shape ", format(first, last), " has more elements than an int64 can count");
+  }
   template <class It>
   void assign(It first, It last, const char* op) {
     const auto rank = std::distance(first, last);
@@ -126,11 +132,9 @@ class Dims {
     n_ = 0;
     int64_t total = 1;
     for (It it = first; it != last; ++it) {
-      if (*it < 0) detail::fail(op, ": negative size ", *it, " in shape ", format(first, last));
+      if (*it < 0) shape_error(op, first, last, static_cast<long long>(*it));
       const auto v = static_cast<int64_t>(*it);
-      if (v != 0 && total > std::numeric_limits<int64_t>::max() / v) {
-        detail::fail(op, ": shape ", format(first, last), " has more elements than an int64 can count");
-      }
+      if (v != 0 && total > std::numeric_limits<int64_t>::max() / v) shape_error(op, first, last, 0);
       total *= v;
       d_[n_++] = v;
     }
