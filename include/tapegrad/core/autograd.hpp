@@ -209,8 +209,8 @@ void record(Tensor<T>& out, const char* name, F&& fn, const Ts&... inputs) {
   attach(out, new FunctionNode<T, std::decay_t<F>>(name, std::forward<F>(fn)), ins, static_cast<int>(sizeof...(Ts)));
 }
 
-// Orders nodes by decreasing sequence number (unique, so any correct sort gives this order): a
-// heapsort, a fraction of std::sort's code.
+// Orders nodes by decreasing sequence number (unique, so any correct sort gives this order):
+// insertion sort for small graphs, else a heapsort; a fraction of std::sort's code.
 template <class T>
 TAPEGRAD_NOINLINE void sort_by_decreasing_sequence(Node<T>** v, size_t n) {
   // A min-heap on sequence_nr; popping the minimum to the back leaves the largest first.
@@ -224,6 +224,12 @@ TAPEGRAD_NOINLINE void sort_by_decreasing_sequence(Node<T>** v, size_t n) {
       root = child;
     }
   };
+  if (n <= 64) {  // small graphs (the common case): insertion sort
+    for (size_t i = 1; i < n; ++i) {
+      for (size_t j = i; j > 0 && less(v[j], v[j - 1]); --j) std::swap(v[j], v[j - 1]);
+    }
+    return;
+  }
   for (size_t i = n / 2; i-- > 0;) sift_down(i, n);
   for (size_t end = n; end > 1; --end) {
     std::swap(v[0], v[end - 1]);

@@ -131,6 +131,15 @@ TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a,
 // out = f(a, b, p...) elementwise.
 template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+  if (L == 1) {  // rows of C channels: the inner loop runs along a row
+    for (int64_t n = 0; n < N; ++n) {
+      const T* ra = a + n * C;
+      const T* rb = b + n * C;
+      T* ro = out + n * C;
+      for (int64_t c = 0; c < C; ++c) ro[c] = f(ra[c], rb[c], p[c]...);
+    }
+    return;
+  }
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) {
       const int64_t base = (n * C + c) * L;

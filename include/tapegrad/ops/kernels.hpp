@@ -211,6 +211,41 @@ TAPEGRAD_NOINLINE void eigen_map(const T* x, T* y, int64_t n, F f) {
 #endif
 }
 
+#if TAPEGRAD_EIGEN_PACKETS && defined(EIGEN_VECTORIZE_SSE2)
+#define TAPEGRAD_X86_PACKETS 1
+// The correctly rounded square root of each lane: the instruction itself (Eigen's psqrt is an
+// estimate for floats, and for doubles with AVX-512, under its default fast math).
+inline __m128 exact_psqrt(const __m128& x) { return _mm_sqrt_ps(x); }
+inline __m128d exact_psqrt(const __m128d& x) { return _mm_sqrt_pd(x); }
+#if defined(EIGEN_VECTORIZE_AVX)
+inline __m256 exact_psqrt(const __m256& x) { return _mm256_sqrt_ps(x); }
+inline __m256d exact_psqrt(const __m256d& x) { return _mm256_sqrt_pd(x); }
+#endif
+#if defined(EIGEN_VECTORIZE_AVX512)
+inline __m512 exact_psqrt(const __m512& x) { return _mm512_sqrt_ps(x); }
+inline __m512d exact_psqrt(const __m512d& x) { return _mm512_sqrt_pd(x); }
+#endif
+#else
+#define TAPEGRAD_X86_PACKETS 0
+#endif
+
+// y = sqrt(x), or 1 / sqrt(x) with `inverse`, correctly rounded, in packets where the
+// instruction set has them (a scalar sqrt loop does not vectorise: std::sqrt may set errno).
+template <class T>
+TAPEGRAD_NOINLINE void sqrt_values(const T* x, T* y, int64_t n, bool inverse) {
+  int64_t i = 0;
+#if TAPEGRAD_X86_PACKETS
+  using namespace Eigen::internal;
+  constexpr int64_t ps = kPacketSize<T>;
+  const Packet<T> one = pset1<Packet<T>>(T(1));
+  for (; i + ps <= n; i += ps) {
+    const Packet<T> r = exact_psqrt(ploadu<Packet<T>>(x + i));
+    pstoreu(y + i, inverse ? pdiv(one, r) : r);
+  }
+#endif
+  for (; i < n; ++i) y[i] = inverse ? T(1) / std::sqrt(x[i]) : std::sqrt(x[i]);
+}
+
 // y = exp(x), log(x), tanh(x), x^p with Eigen's vectorised functions (y may be x; both aligned
 // tensor data).
 template <class T>

@@ -25,8 +25,11 @@ Tensor<T> pow_values(const Tensor<T>& x, T p) {
   if (p == T(1)) return map_tensor(x, [](T v) { return v; });
   if (p == T(2)) return map_tensor(x, [](T v) { return v * v; });
   if (p == T(3)) return map_tensor(x, [](T v) { return v * v * v; });
-  if (p == T(0.5)) return map_tensor(x, [](T v) { return std::sqrt(v); });
-  if (p == T(-0.5)) return map_tensor(x, [](T v) { return T(1) / std::sqrt(v); });
+  if (p == T(0.5) || p == T(-0.5)) {
+    Tensor<T> y = make_tensor<T>(x.sizes());
+    sqrt_values(x.data(), y.data(), x.numel(), p < T(0));
+    return y;
+  }
   if (p == T(-1)) return map_tensor(x, [](T v) { return T(1) / v; });
   if (p == T(-2)) return map_tensor(x, [](T v) { return T(1) / (v * v); });
   Tensor<T> y = make_tensor<T>(x.sizes());
@@ -65,7 +68,8 @@ Tensor<T> log(const Tensor<T>& x) {
 template <class T>
 Tensor<T> sqrt(const Tensor<T>& x) {
   x.checked("sqrt");
-  Tensor<T> y = detail::map_tensor(x, [](T v) { return std::sqrt(v); });  // correctly rounded
+  Tensor<T> y = detail::make_tensor<T>(x.sizes());
+  detail::sqrt_values(x.data(), y.data(), x.numel(), false);  // correctly rounded
   detail::record_unary(y, "SqrtBackward", x, y.detach(), [](T g, T y) { return g / (2 * y); });
   return y;
 }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <tuple>
 
-#include "../core/factories.hpp"
+#include "../ops/kernels.hpp"
 #include "optimizer.hpp"
 
 namespace tapegrad::optim {
@@ -106,21 +106,47 @@ class Adam : public Optimizer<T> {
       const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
       const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
       const T wd = static_cast<T>(options_.weight_decay()), eps = static_cast<T>(options_.eps());
-      // Each statement is one of PyTorch's in-place ops, element by element; the square root
-      // is correctly rounded.
-      T* p = params[i].data();
-      const T* g_raw = grad.data();
-      T* m = s.exp_avg.data();
-      T* v = s.exp_avg_sq.data();
-      T* vmax = amsgrad ? s.max_exp_avg_sq.data() : nullptr;
-      for (int64_t j = 0, n = params[i].numel(); j < n; ++j) {
-        const T g = wd != T(0) ? g_raw[j] + wd * p[j] : g_raw[j];  // grad.add(param, alpha=weight_decay)
-        m[j] = m[j] * b1 + one_minus_b1 * g;                       // exp_avg.mul_(b1).add_(g, alpha=1-b1)
-        v[j] = v[j] * b2 + one_minus_b2 * g * g;                   // exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2)
-        T denom_sq = v[j];
-        if (vmax) denom_sq = vmax[j] = vmax[j] < v[j] ? v[j] : vmax[j];  // torch.maximum(max_exp_avg_sq, exp_avg_sq)
-        p[j] = p[j] + (-step_size) * (m[j] / (std::sqrt(denom_sq) / bc2_sqrt + eps));  // param.addcdiv_(m, denom, -step_size)
+      adam_update(params[i].data(), grad.data(), s.exp_avg.data(), s.exp_avg_sq.data(),
+                  amsgrad ? s.max_exp_avg_sq.data() : nullptr, params[i].numel(), b1, b2, one_minus_b1, one_minus_b2, wd,
+                  step_size, bc2_sqrt, eps);
+    }
+  }
+
+  // One parameter's update; each statement is one of PyTorch's in-place ops, element by element,
+  // in packets where the instruction set has them (the square root correctly rounded).
+  TAPEGRAD_NOINLINE static void adam_update(T* p, const T* g_raw, T* m, T* v, T* vmax, int64_t n, T b1, T b2, T c1, T c2,
+                                            T wd, T step_size, T bc2_sqrt, T eps) {
+    int64_t j = 0;
+#if TAPEGRAD_X86_PACKETS
+    using namespace Eigen::internal;
+    using P = detail::Packet<T>;
+    constexpr int64_t ps = detail::kPacketSize<T>;
+    const P B1 = pset1<P>(b1), B2 = pset1<P>(b2), C1 = pset1<P>(c1), C2 = pset1<P>(c2), WD = pset1<P>(wd);
+    const P STEP = pset1<P>(-step_size), BC2 = pset1<P>(bc2_sqrt), EPS = pset1<P>(eps);
+    for (; j + ps <= n; j += ps) {
+      P g = ploadu<P>(g_raw + j);
+      P pj = ploadu<P>(p + j);
+      if (wd != T(0)) g = padd(g, pmul(WD, pj));
+      const P mj = padd(pmul(ploadu<P>(m + j), B1), pmul(C1, g));
+      const P vj = padd(pmul(ploadu<P>(v + j), B2), pmul(pmul(C2, g), g));
+      pstoreu(m + j, mj);
+      pstoreu(v + j, vj);
+      P denom_sq = vj;
+      if (vmax) {
+        denom_sq = pmax(ploadu<P>(vmax + j), vj);
+        pstoreu(vmax + j, denom_sq);
       }
+      pj = padd(pj, pmul(STEP, pdiv(mj, padd(pdiv(detail::exact_psqrt(denom_sq), BC2), EPS))));
+      pstoreu(p + j, pj);
+    }
+#endif
+    for (; j < n; ++j) {
+      const T g = wd != T(0) ? g_raw[j] + wd * p[j] : g_raw[j];  // grad.add(param, alpha=weight_decay)
+      m[j] = m[j] * b1 + c1 * g;                                 // exp_avg.mul_(b1).add_(g, alpha=1-b1)
+      v[j] = v[j] * b2 + c2 * g * g;                             // exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2)
+      T denom_sq = v[j];
+      if (vmax) denom_sq = vmax[j] = vmax[j] < v[j] ? v[j] : vmax[j];  // torch.maximum(max_exp_avg_sq, exp_avg_sq)
+      p[j] = p[j] + (-step_size) * (m[j] / (std::sqrt(denom_sq) / bc2_sqrt + eps));  // param.addcdiv_(m, denom, -step_size)
     }
   }
 
