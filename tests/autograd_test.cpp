@@ -16,10 +16,6 @@ using Td = tg::Tensor<double>;
 
 namespace {
 
-Td leaf(std::vector<double> values, const tg::Shape& shape) {
-  return tg::tensor<double>(std::move(values), shape).requires_grad_();
-}
-
 // Runs `f` on a thread whose stack is only `bytes` long (POSIX threads), and waits for it.
 template <class F>
 void run_on_small_stack(size_t bytes, F f) {

@@ -8,15 +8,8 @@
 
 namespace tg = tapegrad;
 using tapegrad_test::check_refused;
+using tapegrad_test::leaf;
 using tapegrad_test::Watch;
-
-namespace {
-
-tg::Tensor<double> leaf(std::vector<double> values, tg::Shape shape) {
-  return tg::tensor<double>(std::move(values), std::move(shape)).requires_grad_();
-}
-
-}  // namespace
 
 TEST_CASE("Error is a std::invalid_argument") {
   CHECK_THROWS_AS(tg::zeros({2}) + tg::zeros({3}), tg::Error);

@@ -6,15 +6,11 @@
 
 namespace tg = tapegrad;
 namespace F = tg::nn::functional;
+using tapegrad_test::leaf;
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-template <class T>
-tg::Tensor<T> leaf(std::vector<T> values, tg::Shape shape) {
-  return tg::tensor<T>(std::move(values), std::move(shape)).requires_grad_();
-}
 
 template <class T>
 bool all_nan(const tg::Tensor<T>& t) {

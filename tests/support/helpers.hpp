@@ -21,6 +21,12 @@ namespace tapegrad_test {
 
 namespace tg = tapegrad;
 
+// A leaf that requires grad, from row-major values (double unless T is given).
+template <class T = double>
+tg::Tensor<T> leaf(std::vector<T> values, const tg::Shape& shape) {
+  return tg::tensor<T>(std::move(values), shape).requires_grad_();
+}
+
 // Every element of `actual` within atol + rtol * |expected| of `expected`, shapes equal.
 template <class T>
 void check_close(const tg::Tensor<T>& actual, const std::vector<double>& expected, const tg::Shape& shape,

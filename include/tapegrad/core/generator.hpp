@@ -276,8 +276,9 @@ class GeneratorGuard {
 };
 
 inline void manual_seed(uint64_t seed) {
-  std::lock_guard lock(default_generator().mutex());
-  default_generator().manual_seed(seed);
+  Generator& gen = default_generator();
+  std::lock_guard lock(gen.mutex());
+  gen.manual_seed(seed);
 }
 
 namespace detail {
