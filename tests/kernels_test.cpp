@@ -42,3 +42,56 @@ TEST_CASE("Adam's denominator uses the correctly rounded sqrt") {
   }
   CHECK(mismatches == 0);
 }
+
+// The product every matmul and Linear goes through, against a double-precision reference:
+// every operand order, = and +=, shapes on each side of the micro-kernel's tile (rows and
+// columns), of the packing blocks (mc, kc), and the matrix-vector forms. C is followed by
+// sentinels that an edge tile must not touch.
+TEMPLATE_TEST_CASE("gemm matches a reference at every tile and block edge", "", float, double) {
+  using T = TestType;
+  namespace di = tg::detail;
+#if TAPEGRAD_EIGEN_INTERNALS && !defined(EIGEN_HAS_OPENMP)
+  const int64_t mr = di::gemm_impl::Tile<T>::kMr, nr = di::gemm_impl::Tile<T>::kNr;
+  const int64_t kc = di::gemm_impl::Tile<T>::kKc, mc = di::gemm_impl::Tile<T>::kMc;
+#else
+  const int64_t mr = 6, nr = 8, kc = 256, mc = 96;
+#endif
+  const std::vector<int64_t> rows = {1, 2, mr - 1, mr, mr + 1, 2 * mr + 3, mc - 1, mc + 1};
+  const std::vector<int64_t> cols = {1, 3, nr - 1, nr, nr + 1, 2 * nr + 5, 4 * nr + 1};
+  const std::vector<int64_t> depths = {1, 2, 17, kc, kc + 1, 2 * kc + 3};
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-1, 1);
+  int64_t checked = 0, bad = 0;
+  for (int64_t m : rows) {
+    for (int64_t n : cols) {
+      for (int64_t k : depths) {
+        if (m * n * k > 2000000) continue;  // keeps the reference loops fast
+        for (int form = 0; form < 8; ++form) {
+          const bool ta = form & 1, tb = form & 2, acc = form & 4;
+          std::vector<T> a(m * k), b(k * n), c(m * n + 16);
+          for (auto* v : {&a, &b, &c}) {
+            for (T& x : *v) x = static_cast<T>(u(rng));
+          }
+          const std::vector<T> c0 = c;
+          di::gemm(a.data(), ta, b.data(), tb, c.data(), m, n, k, acc);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) {
+              double s = acc ? c0[i * n + j] : 0, mag = std::abs(s);
+              for (int64_t p = 0; p < k; ++p) {
+                const double x = ta ? a[p * m + i] : a[i * k + p], y = tb ? b[j * k + p] : b[p * n + j];
+                s += x * y;
+                mag += std::abs(x * y);
+              }
+              const double tol = (k + 2) * std::numeric_limits<T>::epsilon() * mag;
+              bad += !(std::abs(s - c[i * n + j]) <= tol);
+              ++checked;
+            }
+          }
+          for (int64_t i = m * n; i < m * n + 16; ++i) bad += c[i] != c0[i];
+        }
+      }
+    }
+  }
+  CHECK(checked > 500000);  // the shapes above were all visited
+  CHECK(bad == 0);
+}

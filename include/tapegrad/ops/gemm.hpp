@@ -1,30 +1,30 @@
 #pragma once
-// C (+)= op(A) op(B) on row-major blocks, with Eigen's numbers and a fraction of its compile
-// time. An Eigen product expression costs most of a second to compile per operand form, nearly
-// all of it in the expression machinery around three small kernels. gemm() makes the choice
-// Eigen's product makes (by the sizes only) and calls the kernel Eigen would call, on pointers:
-//  * m + n + k < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD: Eigen's coefficient-based (lazy) product.
-//    Row-major A times row-major B vectorises along the rows of C (Eigen's own lazy product is
-//    called, one instantiation for = and +=); A times B^T takes each element as Eigen's vectorised dot of two contiguous runs
-//    (dot_values); the transposed-A forms add each element's products in order;
-//  * n == 1 or m == 1: Eigen's matrix-vector kernel for the matrix's storage order, or, when both
-//    are 1, its dot product;
-//  * otherwise Eigen's blocked GEMM (the packing makes every storage order the same arithmetic).
-// With another Eigen version than 3.4 the product expressions themselves are used.
+// C (+)= op(A) op(B) on row-major blocks: tapegrad's own small GEMM over Eigen's packet
+// functions. Eigen's product expressions cost most of a second of compile time per operand
+// form, and its GEMM kernels alone (a packing routine per storage order, the blocking
+// heuristics, the block-panel kernel with its many edge cases) still half a second; this
+// compiles in a fraction of that and runs faster on the benchmarks' sizes.
+//  * n == 1 or m == 1, a matrix times a vector: four dot products at a time where the
+//    matrix's rows are contiguous, else its rows combined four packets of columns at a time;
+//  * otherwise a packed, register-blocked product (below), one kernel for every storage order.
+// With OpenMP the blocked product is Eigen's own, which may split it across threads; with
+// another Eigen version than 3.4, the product expressions.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "kernels.hpp"
-
 
 namespace tapegrad::detail {
 
 #if TAPEGRAD_EIGEN_INTERNALS
 namespace gemm_impl {
 
+#if defined(EIGEN_HAS_OPENMP)
 using Eigen::Index;
 
-// (OpenMP builds) Eigen's gemm_functor on pointers: the block [row, row + rows) x [col, col + cols) of C
+// Eigen's gemm_functor on pointers: the block [row, row + rows) x [col, col + cols) of C
 // (row-major, leading dimension ldc) += op(A) op(B), op(A) stored in LhsOrder with leading
 // dimension lda, op(B) in RhsOrder with ldb.
 template <class T, int LhsOrder, int RhsOrder>
@@ -57,124 +57,207 @@ struct Functor {
 };
 
 template <class T, int LhsOrder, int RhsOrder>
-void blocked(const T* a, Index lda, const T* b, Index ldb, T* c, Index m, Index n, Index k) {
+void parallel_eigen(const T* a, Index lda, const T* b, Index ldb, T* c, Index m, Index n, Index k) {
   using F = Functor<T, LhsOrder, RhsOrder>;
   typename F::Blocking blocking(m, n, k, 1, true);
   Eigen::internal::parallelize_gemm<true>(F{a, lda, b, ldb, c, n, m, n, k, blocking}, m, n, k, true);
 }
+#endif
 
-// The same for op(A), op(B) in either storage order, chosen at run time: Eigen 3.4's sequential
-// blocked product (general_matrix_matrix_product<..., ColMajor>::run, which the row-major
-// result's specialisation calls with the operands swapped and their orders flipped) written out
-// once, calling Eigen's packing routine for each operand's order and its one kernel. The same
-// packed panels and kernel calls as each instantiation of Eigen's, so the same numbers.
+// ---- the blocked product -------------------------------------------------------------------
+// C (row-major, m x n) += op(A) op(B) the way BLIS and Eigen's GEMM work, in one small kernel:
+// op(B) is packed a kc x nc block at a time into panels of kNr columns, op(A) an mc x kc
+// block at a time into panels of kMr rows (both zero-padded to whole panels), and a
+// register-blocked micro-kernel computes each kMr x kNr tile of C over the kc block: kMr rows
+// of two packets, each step two packet loads of B and one broadcast of A per row. Each
+// element of C is summed over a kc block in order, from zero, then added to C, block after
+// block (Eigen's order too, up to its choice of kc).
+
+// The micro-kernel's shape for T: two packets of columns, and as many rows as the registers
+// hold beside them (12 with 32 vector registers, 6 with 16).
 template <class T>
-TAPEGRAD_NOINLINE void blocked_any(const T* a, Index lda, bool ta, const T* b, Index ldb, bool tb, T* c, Index m, Index n,
-                                   Index k) {
+struct Tile {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  static constexpr int kPacket = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr int kNr = 2 * kPacket;
+  static constexpr int kRegisters = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS;
+  static constexpr int kMr = (kRegisters - 3) / 2 > 12 ? 12 : (kRegisters - 3) / 2;
+  // Block sizes: a kc x kNr panel of B stays in L1 while the mc x kc block of A stays in L2.
+  static constexpr int64_t kKc = 256;
+  static constexpr int64_t kMc = 16 * kMr;
+  static constexpr int64_t kNc = 2048;
+};
+
+// C (its rows x cols corner of a tile, leading dimension ldc) += the kMr x kNr tile that is
+// the sum over p < kc of column p of the A panel times row p of the B panel. Unrolled by hand
+// (a fold over Q = row * 2 + packet), so the accumulators live in registers at -O2 too.
+template <class T, size_t... Q>
+TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc,
+                                    int64_t rows, int64_t cols) {
   using namespace Eigen::internal;
-  using Traits = gebp_traits<T, T>;
-  using RowMapper = const_blas_data_mapper<T, Index, Eigen::RowMajor>;
-  using ColMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
-  using ResMapper = blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  gemm_pack_lhs<T, Index, RowMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing, Eigen::RowMajor>
-      pack_lhs_row;
-  gemm_pack_lhs<T, Index, ColMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing, Eigen::ColMajor>
-      pack_lhs_col;
-  gemm_pack_rhs<T, Index, RowMapper, Traits::nr, Eigen::RowMajor> pack_rhs_row;
-  gemm_pack_rhs<T, Index, ColMapper, Traits::nr, Eigen::ColMajor> pack_rhs_col;
-  gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  using P = typename Tile<T>::Packet;
+  constexpr int ps = Tile<T>::kPacket, mr = Tile<T>::kMr, nr = Tile<T>::kNr;
+  P acc[sizeof...(Q)];
+  ((acc[Q] = pset1<P>(T(0))), ...);
+  for (int64_t p = 0; p < kc; ++p, pa += mr, pb += nr) {
+    const P b0 = ploadu<P>(pb), b1 = ploadu<P>(pb + ps);
+    ((acc[Q] = pmadd(pset1<P>(pa[Q / 2]), Q % 2 == 0 ? b0 : b1, acc[Q])), ...);
+  }
+  if (rows == mr && cols == nr) {
+    ((pstoreu(c + (Q / 2) * ldc + (Q % 2) * ps, padd(ploadu<P>(c + (Q / 2) * ldc + (Q % 2) * ps), acc[Q]))), ...);
+    return;
+  }
+  alignas(64) T tile[mr * nr];  // a tile at the edge of C: through memory
+  ((pstore(tile + Q * ps, acc[Q])), ...);
+  for (int64_t i = 0; i < rows; ++i) {  // whole packets, then the columns past them
+    T* ci = c + i * ldc;
+    const T* ti = tile + i * nr;
+    int64_t j = 0;
+    for (; j + ps <= cols; j += ps) pstoreu(ci + j, padd(ploadu<P>(ci + j), pload<P>(ti + j)));
+    for (; j < cols; ++j) ci[j] += ti[j];
+  }
+}
 
-  gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic> blocking(m, n, k, 1, true);
-  // C^T (column-major, n x m) = op(B)^T op(A)^T: the left operand is B, row-major exactly when
-  // op(B) is B^T; the right one is A, row-major exactly when op(A) is A^T.
-  const Index rows = n, cols = m, depth = k;
-  const bool lhs_row = tb, rhs_row = ta;
-  const RowMapper lhs_r(b, ldb), rhs_r(a, lda);
-  const ColMapper lhs_c(b, ldb), rhs_c(a, lda);
-  const ResMapper res(c, n, 1);
-
-  const Index kc = blocking.kc();
-  const Index mc = (std::min)(rows, blocking.mc());
-  const Index nc = (std::min)(cols, blocking.nc());
-  const std::size_t sizeA = kc * mc, sizeB = kc * nc;
-  namespace internal = Eigen::internal;  // for the macro's unqualified internal::
-  ei_declare_aligned_stack_constructed_variable(T, blockA, sizeA, blocking.blockA());
-  ei_declare_aligned_stack_constructed_variable(T, blockB, sizeB, blocking.blockB());
-  const bool pack_rhs_once = mc != rows && kc == depth && nc == cols;
-  for (Index i2 = 0; i2 < rows; i2 += mc) {
-    const Index actual_mc = (std::min)(i2 + mc, rows) - i2;
-    for (Index k2 = 0; k2 < depth; k2 += kc) {
-      const Index actual_kc = (std::min)(k2 + kc, depth) - k2;
-      if (lhs_row) {
-        pack_lhs_row(blockA, lhs_r.getSubMapper(i2, k2), actual_kc, actual_mc);
-      } else {
-        pack_lhs_col(blockA, lhs_c.getSubMapper(i2, k2), actual_kc, actual_mc);
+// Packs the rows x depth block X(i, p) = x[i * si + p * sp] into panels of W rows: for each
+// panel, for each p, W values, zero past the last row. W is a constant so that the copies of
+// a whole panel unroll.
+template <class T, int W>
+TAPEGRAD_NOINLINE void pack_panels(const T* x, int64_t si, int64_t sp, int64_t rows, int64_t depth, T* out) {
+  for (int64_t i0 = 0; i0 < rows; i0 += W, out += depth * W) {
+    const T* x0 = x + i0 * si;
+    const int64_t h = std::min<int64_t>(W, rows - i0);
+    if (si == 1) {  // each step's values are contiguous
+      for (int64_t p = 0; p < depth; ++p) {
+        for (int i = 0; i < W; ++i) out[p * W + i] = i < h ? x0[p * sp + i] : T(0);
       }
-      for (Index j2 = 0; j2 < cols; j2 += nc) {
-        const Index actual_nc = (std::min)(j2 + nc, cols) - j2;
-        if (!pack_rhs_once || i2 == 0) {
-          if (rhs_row) {
-            pack_rhs_row(blockB, rhs_r.getSubMapper(k2, j2), actual_kc, actual_nc);
-          } else {
-            pack_rhs_col(blockB, rhs_c.getSubMapper(k2, j2), actual_kc, actual_nc);
+    } else {
+      for (int64_t p = 0; p < depth; ++p) {
+        for (int i = 0; i < W; ++i) out[p * W + i] = i < h ? x0[i * si + p * sp] : T(0);
+      }
+    }
+  }
+}
+
+// Scratch memory from the pool, returned when the product is done.
+template <class T>
+struct PoolBuffer {
+  explicit PoolBuffer(int64_t n) : bytes(static_cast<std::size_t>(n) * sizeof(T)), data(static_cast<T*>(pool_allocate(bytes))) {}
+  ~PoolBuffer() { pool_deallocate(data, bytes); }
+  PoolBuffer(const PoolBuffer&) = delete;
+  PoolBuffer& operator=(const PoolBuffer&) = delete;
+  std::size_t bytes;
+  T* data;
+};
+
+// C (m x n, row-major) += op(A) op(B), op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj].
+template <class T>
+TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, int64_t bp, int64_t bj, T* c, int64_t m,
+                               int64_t n, int64_t k) {
+  using Tl = Tile<T>;
+  constexpr int mr = Tl::kMr, nr = Tl::kNr;
+  const int64_t kc_max = std::min(k, Tl::kKc), mc_max = std::min(m, Tl::kMc), nc_max = std::min(n, Tl::kNc);
+  PoolBuffer<T> pa(kc_max * ((mc_max + mr - 1) / mr) * mr), pb(kc_max * ((nc_max + nr - 1) / nr) * nr);
+  const auto rows_cols = std::make_index_sequence<static_cast<size_t>(2 * mr)>();
+  for (int64_t jc = 0; jc < n; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, k - pc);
+      pack_panels<T, nr>(b + pc * bp + jc * bj, bj, bp, nc, kc, pb.data);  // B^T's rows are B's columns
+      for (int64_t ic = 0; ic < m; ic += mc_max) {
+        const int64_t mc = std::min(mc_max, m - ic);
+        pack_panels<T, mr>(a + ic * ai + pc * ap, ai, ap, mc, kc, pa.data);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            micro_kernel(rows_cols, kc, pa.data + ir * kc, pb.data + jr * kc, c + (ic + ir) * n + jc + jr, n,
+                         std::min<int64_t>(mr, mc - ir), std::min<int64_t>(nr, nc - jr));
           }
         }
-        gebp(res.getSubMapper(i2, j2), blockA, blockB, actual_mc, actual_kc, actual_nc, T(1));
       }
     }
   }
 }
 
-// y (stride incy) += M x for M (rows, cols) stored in Order with leading dimension ld.
-template <class T, int Order>
-void gemv(const T* mat, Index ld, Index rows, Index cols, const T* x, Index incx, T* y, Index incy) {
-  using Eigen::internal::const_blas_data_mapper;
-  constexpr int VecOrder = Order == Eigen::RowMajor ? Eigen::ColMajor : Eigen::RowMajor;
-  using LhsMapper = const_blas_data_mapper<T, Index, Order>;
-  using RhsMapper = const_blas_data_mapper<T, Index, VecOrder>;
-  Eigen::internal::general_matrix_vector_product<Index, T, LhsMapper, Order, false, T, RhsMapper, false>::run(
-      rows, cols, LhsMapper(mat, ld), RhsMapper(x, incx), y, incy, T(1));
-}
+// ---- a matrix times a vector -----------------------------------------------------------------
 
-// x[0] y[0] + x[sx] y[sy] + ... (n > 0 terms), added in order.
+// c[i] += row i of the row-major (rows x k) matrix M . v, four rows at a time: packets along
+// k, then the values past the last whole packet.
 template <class T>
-TAPEGRAD_NOINLINE T ordered_dot(const T* x, int64_t sx, const T* y, int64_t sy, int64_t n) {
-  T s = x[0] * y[0];
-  for (int64_t p = 1; p < n; ++p) s = s + x[p * sx] * y[p * sy];
-  return s;
-}
-
-// C = A B for row-major A (m, k), B (k, n), as Eigen 3.4 evaluates the small product
-// C.noalias() = A.lazyProduct(B) (call_restricted_packet_assignment_no_alias, slice-vectorised
-// traversal): each row of C in packets of at most 4 (pmadd from zero along k) from its first
-// packet-aligned element on, the elements before and after as in-order dot products.
-template <class T>
-TAPEGRAD_NOINLINE void lazy_row_major(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k) {
-#if TAPEGRAD_EIGEN_PACKETS
+TAPEGRAD_NOINLINE void row_dots(const T* mat, const T* v, int64_t rows, int64_t k, T* c) {
   using namespace Eigen::internal;
-  using LP = typename find_best_packet<T, 4>::type;
-  constexpr int64_t ps = static_cast<int64_t>(sizeof(LP) / sizeof(T));
-  constexpr int kAlign = static_cast<int>(sizeof(LP));
-  const int64_t mask = ps - 1, step = (ps - n % ps) & mask;
-  int64_t start = first_aligned<kAlign>(c, static_cast<Index>(n));
-  for (int64_t i = 0; i < m; ++i) {
-    const T* ai = a + i * k;
-    T* ci = c + i * n;
-    const int64_t end = start + ((n - start) & ~mask);
-    for (int64_t j = 0; j < start; ++j) ci[j] = ordered_dot(ai, 1, b + j, n, k);
-    for (int64_t j = start; j < end; j += ps) {
-      LP r = pset1<LP>(T(0));
-      for (int64_t p = 0; p < k; ++p) r = pmadd(pset1<LP>(ai[p]), ploadu<LP>(b + p * n + j), r);
-      pstoreu(ci + j, r);
+  using P = typename Tile<T>::Packet;
+  constexpr int64_t ps = Tile<T>::kPacket;
+  const int64_t whole = k / ps * ps;
+  int64_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const T* r = mat + i * k;
+    P a0 = pset1<P>(T(0)), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t p = 0; p < whole; p += ps) {
+      const P x = ploadu<P>(v + p);
+      a0 = pmadd(ploadu<P>(r + p), x, a0);
+      a1 = pmadd(ploadu<P>(r + k + p), x, a1);
+      a2 = pmadd(ploadu<P>(r + 2 * k + p), x, a2);
+      a3 = pmadd(ploadu<P>(r + 3 * k + p), x, a3);
     }
-    for (int64_t j = end; j < n; ++j) ci[j] = ordered_dot(ai, 1, b + j, n, k);
-    start = std::min((start + step) % ps, n);
+    T s0 = predux(a0), s1 = predux(a1), s2 = predux(a2), s3 = predux(a3);
+    for (int64_t p = whole; p < k; ++p) {
+      s0 += r[p] * v[p];
+      s1 += r[k + p] * v[p];
+      s2 += r[2 * k + p] * v[p];
+      s3 += r[3 * k + p] * v[p];
+    }
+    c[i] += s0;
+    c[i + 1] += s1;
+    c[i + 2] += s2;
+    c[i + 3] += s3;
   }
-#else
-  MatrixMap<T> C(c, m, n);
-  Eigen::internal::call_restricted_packet_assignment_no_alias(
-      C, ConstMatrixMap<T>(a, m, k).lazyProduct(ConstMatrixMap<T>(b, k, n)), Eigen::internal::assign_op<T, T>());
-#endif
+  for (; i < rows; ++i) {
+    const T* r = mat + i * k;
+    P a0 = pset1<P>(T(0));
+    for (int64_t p = 0; p < whole; p += ps) a0 = pmadd(ploadu<P>(r + p), ploadu<P>(v + p), a0);
+    T s0 = predux(a0);
+    for (int64_t p = whole; p < k; ++p) s0 += r[p] * v[p];
+    c[i] += s0;
+  }
+}
+
+// c[j] += the sum over p < k of v[p] M[p * n + j], for the row-major (k x n) matrix M: its
+// rows combined with weights v, in order of p, four packets of columns at a time. Columns past
+// the last whole packet are done as the packet ending at column n, from c's values before
+// any store: the columns it shares with the packets before get the same values again.
+template <class T>
+TAPEGRAD_NOINLINE void combine_rows(const T* v, const T* mat, int64_t k, int64_t n, T* c) {
+  using namespace Eigen::internal;
+  using P = typename Tile<T>::Packet;
+  constexpr int64_t ps = Tile<T>::kPacket;
+  if (n < ps) {
+    for (int64_t p = 0; p < k; ++p) {
+      for (int64_t j = 0; j < n; ++j) c[j] += v[p] * mat[p * n + j];
+    }
+    return;
+  }
+  auto column_packet = [&](int64_t j, P acc) {
+    for (int64_t p = 0; p < k; ++p) acc = pmadd(pset1<P>(v[p]), ploadu<P>(mat + p * n + j), acc);
+    return acc;
+  };
+  const P last = ploadu<P>(c + n - ps);
+  int64_t j = 0;
+  for (; j + 4 * ps <= n; j += 4 * ps) {
+    P c0 = ploadu<P>(c + j), c1 = ploadu<P>(c + j + ps), c2 = ploadu<P>(c + j + 2 * ps), c3 = ploadu<P>(c + j + 3 * ps);
+    for (int64_t p = 0; p < k; ++p) {
+      const P w = pset1<P>(v[p]);
+      const T* r = mat + p * n + j;
+      c0 = pmadd(w, ploadu<P>(r), c0);
+      c1 = pmadd(w, ploadu<P>(r + ps), c1);
+      c2 = pmadd(w, ploadu<P>(r + 2 * ps), c2);
+      c3 = pmadd(w, ploadu<P>(r + 3 * ps), c3);
+    }
+    pstoreu(c + j, c0);
+    pstoreu(c + j + ps, c1);
+    pstoreu(c + j + 2 * ps, c2);
+    pstoreu(c + j + 3 * ps, c3);
+  }
+  for (; j + ps <= n; j += ps) pstoreu(c + j, column_packet(j, ploadu<P>(c + j)));
+  if (j < n) pstoreu(c + n - ps, column_packet(n - ps, last));
 }
 
 }  // namespace gemm_impl
@@ -185,62 +268,39 @@ TAPEGRAD_NOINLINE void lazy_row_major(const T* a, const T* b, T* c, int64_t m, i
 template <class T>
 void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, int64_t k, bool accumulate) {
 #if TAPEGRAD_EIGEN_INTERNALS
-  using Eigen::ColMajor;
-  using Eigen::RowMajor;
-  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
   // op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj]
   const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
-  if (k + m + n < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD && k > 0) {
-    if (!ta && !tb) {  // vectorised along C's rows, as Eigen's lazy product
-      // Which elements take the vector path depends on C's alignment, so += evaluates into
-      // scratch aligned as C is, then adds.
-      constexpr int kMax = EIGEN_GEMM_TO_COEFFBASED_THRESHOLD * EIGEN_GEMM_TO_COEFFBASED_THRESHOLD / 4 + 1;
-      alignas(64) T scratch[kMax + 64 / sizeof(T)];
-      T* dst = accumulate ? scratch + (reinterpret_cast<std::uintptr_t>(c) % 64) / sizeof(T) : c;
-      gemm_impl::lazy_row_major(a, b, dst, m, n, k);
-      if (accumulate) {
-        for (int64_t i = 0; i < m * n; ++i) c[i] += dst[i];
-      }
-      return;
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        const T s = !ta && tb ? dot_values(a + i * k, b + j * k, k) : gemm_impl::ordered_dot(a + i * ai, ap, b + j * bj, bp, k);
-        c[i * n + j] = accumulate ? c[i * n + j] + s : s;
-      }
-    }
-    return;
-  }
   if (!accumulate) std::fill_n(c, m * n, T(0));
   if (m == 0 || n == 0 || k == 0) return;
-  if (n == 1) {  // C's column = op(A) times op(B)'s column (contiguous either way)
-    if (m == 1) {
-      c[0] += !ta && tb ? dot_values(a, b, k) : gemm_impl::ordered_dot(a, ap, b, bp, k);
-    } else if (ta) {
-      gemm_impl::gemv<T, ColMajor>(a, lda, m, k, b, 1, c, 1);
+  if (n == 1 || m == 1) {  // a matrix times a vector: dot products or a sum of scaled rows
+    // With n == 1, C's column = op(A) op(B)'s column (contiguous either way); with m == 1,
+    // C's row = op(A)'s row (contiguous) op(B). Each is the matrix M times the vector v.
+    const T* mat = n == 1 ? a : b;
+    const T* v = n == 1 ? b : a;
+    const int64_t outputs = n == 1 ? m : n;
+    // M's rows are contiguous (C[i] = row i . v) or its columns are (C += v[p] row p).
+    if (n == 1 ? !ta : tb) {
+      gemm_impl::row_dots(mat, v, outputs, k, c);
     } else {
-      gemm_impl::gemv<T, RowMajor>(a, lda, m, k, b, 1, c, 1);
-    }
-  } else if (m == 1) {  // C's row^T = op(B)^T times op(A)'s row^T
-    if (tb) {
-      gemm_impl::gemv<T, RowMajor>(b, ldb, n, k, a, 1, c, 1);
-    } else {
-      gemm_impl::gemv<T, ColMajor>(b, ldb, n, k, a, 1, c, 1);
+      gemm_impl::combine_rows(v, mat, k, outputs, c);
     }
   } else {
 #if defined(EIGEN_HAS_OPENMP)
     // Eigen's own entry points, which may split the product across threads.
+    using Eigen::ColMajor;
+    using Eigen::RowMajor;
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
     if (ta && tb) {
-      gemm_impl::blocked<T, ColMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
+      gemm_impl::parallel_eigen<T, ColMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
     } else if (ta) {
-      gemm_impl::blocked<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+      gemm_impl::parallel_eigen<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
     } else if (tb) {
-      gemm_impl::blocked<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
+      gemm_impl::parallel_eigen<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
     } else {
-      gemm_impl::blocked<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
+      gemm_impl::parallel_eigen<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
     }
 #else
-    gemm_impl::blocked_any(a, lda, ta, b, ldb, tb, c, m, n, k);
+    gemm_impl::blocked(a, ai, ap, b, bp, bj, c, m, n, k);
 #endif
   }
 #else

@@ -145,19 +145,6 @@ T sum_values(const T* p, int64_t n) {
 #endif
 }
 
-// sum(a[i] * b[i]) in Eigen's vectorised order: its dot product of two contiguous vectors.
-template <class T>
-T dot_values(const T* a, const T* b, int64_t n) {
-#if TAPEGRAD_EIGEN_PACKETS
-  using namespace Eigen::internal;
-  return eigen_redux_sum<T>(n, 0, [a, b](int64_t i) { return a[i] * b[i]; },
-                            [a, b](int64_t i) { return pmul(ploadu<Packet<T>>(a + i), ploadu<Packet<T>>(b + i)); });
-#else
-  using V = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-  return (V(a, n) * V(b, n)).sum();
-#endif
-}
-
 // out[j] = the sum over rows of the row-major (rows, cols) matrix g, in Eigen's order (its
 // colwise().sum() into a row vector): whole packets of columns from the first packet-aligned
 // element of `out` add rows pairwise in fours, the other columns add rows in order.
