@@ -199,18 +199,15 @@ class IntrusivePtr {
     if (p_) p_->refcount.fetch_add(1, std::memory_order_relaxed);
   }
   void drop() noexcept {
-    if (!p_) return;
-    // The sole owner may release without an atomic read-modify-write: no one else holds a
-    // reference through which to add one.
-    if (p_->refcount.load(std::memory_order_acquire) == 1) {
-      release(p_);
-    } else {
-      drop_shared(p_);
-    }
+    if (p_) drop_ref(p_);
   }
-  // Out of line: the atomic decrement of a shared handle.
-  TAPEGRAD_NOINLINE static void drop_shared(T* p) noexcept {
-    if (p->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) release(p);
+  // Out of line, as a handle dies in nearly every function: the sole owner releases without
+  // an atomic read-modify-write (no one else holds a reference through which to add one),
+  // a shared handle decrements atomically.
+  TAPEGRAD_NOINLINE static void drop_ref(T* p) noexcept {
+    if (p->refcount.load(std::memory_order_acquire) == 1 || p->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      release(p);
+    }
   }
   // Out of line: a release runs destructors and returns memory to the pool, and inlining that
   // at every place a handle dies multiplies the code the compiler must optimise.

@@ -34,6 +34,10 @@ class Linear : public Module<T> {
   }
 
   TAPEGRAD_COLD ~Linear() override {}
+  Linear(const Linear&) = default;
+  Linear(Linear&&) noexcept = default;
+  Linear& operator=(const Linear&) = default;
+  Linear& operator=(Linear&&) noexcept = default;
 
   Tensor<T> forward(const Tensor<T>& x) override { return functional::linear(x, weight, bias); }
 
@@ -57,6 +61,10 @@ class BatchNorm1d : public Module<T> {
   }
 
   TAPEGRAD_COLD ~BatchNorm1d() override {}
+  BatchNorm1d(const BatchNorm1d&) = default;
+  BatchNorm1d(BatchNorm1d&&) noexcept = default;
+  BatchNorm1d& operator=(const BatchNorm1d&) = default;
+  BatchNorm1d& operator=(BatchNorm1d&&) noexcept = default;
 
   Tensor<T> forward(const Tensor<T>& x) override {
     functional::BatchNormOptions opt;
