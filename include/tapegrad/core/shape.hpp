@@ -112,8 +112,9 @@ class Dims {
   static void check_rank(int rank, const char* op) {
     if (rank > kMaxDims) rank_error(rank, op);
   }
-  [[noreturn]] TAPEGRAD_COLD static void rank_error(int rank, const char* op) {
-    detail::fail(op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank);
+  // Too many dims; `shape` is the offending shape, formatted, when the caller has it.
+  [[noreturn]] TAPEGRAD_COLD static void rank_error(long long rank, const char* op, const std::string& shape = "") {
+    detail::fail(op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank, shape.empty() ? "" : " in shape ", shape);
   }
   // The common case out of line: sizes given as int64s.
   TAPEGRAD_NOINLINE void assign_sizes(const int64_t* first, const int64_t* last, const char* op) {
@@ -128,7 +129,7 @@ class Dims {
   template <class It>
   void assign(It first, It last, const char* op) {
     const auto rank = std::distance(first, last);
-    if (rank > kMaxDims) detail::fail(op, ": tensors have at most ", kMaxDims, " dimensions, got ", rank, " in shape ", format(first, last));
+    if (rank > kMaxDims) rank_error(rank, op, format(first, last));
     n_ = 0;
     int64_t total = 1;
     for (It it = first; it != last; ++it) {
