@@ -45,19 +45,19 @@ TEST_CASE("Adam's denominator uses the correctly rounded sqrt") {
 
 // The product every matmul and Linear goes through, against a double-precision reference:
 // every operand order, = and +=, shapes on each side of the micro-kernel's tile (rows and
-// columns), of the packing blocks (mc, kc), and the matrix-vector forms. C is followed by
-// sentinels that an edge tile must not touch.
+// columns) and of the packing blocks (mc, kc, nc), the matrix-vector forms and the routes for
+// a few rows or columns. C is followed by sentinels that an edge tile must not touch.
 TEMPLATE_TEST_CASE("gemm matches a reference at every tile and block edge", "", float, double) {
   using T = TestType;
   namespace di = tg::detail;
 #if TAPEGRAD_EIGEN_INTERNALS && !defined(EIGEN_HAS_OPENMP)
   const int64_t mr = di::gemm_impl::Tile<T>::kMr, nr = di::gemm_impl::Tile<T>::kNr;
-  const int64_t kc = di::gemm_impl::Tile<T>::kKc, mc = di::gemm_impl::Tile<T>::kMc;
+  const int64_t kc = di::gemm_impl::Tile<T>::kKc, mc = di::gemm_impl::Tile<T>::kMc, nc = di::gemm_impl::Tile<T>::kNc;
 #else
-  const int64_t mr = 6, nr = 8, kc = 256, mc = 96;
+  const int64_t mr = 6, nr = 8, kc = 256, mc = 96, nc = 2048;
 #endif
-  const std::vector<int64_t> rows = {1, 2, mr - 1, mr, mr + 1, 2 * mr + 3, mc - 1, mc + 1};
-  const std::vector<int64_t> cols = {1, 3, nr - 1, nr, nr + 1, 2 * nr + 5, 4 * nr + 1};
+  const std::vector<int64_t> rows = {1, 2, 4, 5, mr - 1, mr, mr + 1, 2 * mr + 3, mc - 1, mc + 1};
+  const std::vector<int64_t> cols = {1, 3, 5, nr - 1, nr, nr + 1, 2 * nr + 5, 4 * nr + 1, nc + 5};
   const std::vector<int64_t> depths = {1, 2, 17, kc, kc + 1, 2 * kc + 3};
   std::mt19937 rng(5);
   std::uniform_real_distribution<double> u(-1, 1);
