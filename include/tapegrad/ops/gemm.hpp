@@ -10,8 +10,8 @@
 //  * otherwise a packed, register-blocked product (below), one kernel for every storage
 //    order, computing C^T instead when that pads the tiles far less.
 // With AVX-512 it is faster than Eigen's GEMM on the MLP's products (256x784x512: 0.96 ms
-// against 1.11) and on the seed's small ones; a long row-major A with a few more columns than
-// four is slower (256x10x512: 60 us against 32), as packing A gathers its columns.
+// against 1.11) and on the seed's small ones; products of a long row-major A with only a few
+// columns are slower (256x10x512: 60 us against 32), as packing A gathers its columns.
 // With OpenMP the matrix-matrix product is Eigen's own, which may split it across threads;
 // with another Eigen version than 3.4, the product expressions.
 #include <Eigen/Core>
