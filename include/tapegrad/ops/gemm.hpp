@@ -273,8 +273,6 @@ TAPEGRAD_NOINLINE void combine_rows(const T* v, const T* mat, int64_t k, int64_t
 template <class T>
 void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, int64_t k, bool accumulate) {
 #if TAPEGRAD_EIGEN_INTERNALS
-  // op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj]
-  const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
   if (!accumulate) std::fill_n(c, m * n, T(0));
   if (m == 0 || n == 0 || k == 0) return;
   if (n == 1 || m == 1) {  // a matrix times a vector: dot products or a sum of scaled rows
@@ -305,6 +303,8 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
       gemm_impl::parallel_eigen<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
     }
 #else
+    // op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj]
+    const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
     constexpr int64_t mr = gemm_impl::Tile<T>::kMr, nr = gemm_impl::Tile<T>::kNr;
     auto padded = [](int64_t rows, int64_t cols) { return (rows + mr - 1) / mr * mr * ((cols + nr - 1) / nr * nr); };
     if (m <= 4 && !ta && tb) {
