@@ -201,17 +201,15 @@ class IntrusivePtr {
   void drop() noexcept {
     if (p_) drop_ref(p_);
   }
-  // Out of line, as a handle dies in nearly every function: the sole owner releases without
-  // an atomic read-modify-write (no one else holds a reference through which to add one),
-  // a shared handle decrements atomically.
+  // Out of line, as a handle dies in nearly every function and a release runs destructors
+  // and returns memory to the pool: inlining that everywhere multiplies the code the compiler
+  // must optimise. The sole owner releases without an atomic read-modify-write (no one else
+  // holds a reference through which to add one); a shared handle decrements atomically.
   TAPEGRAD_NOINLINE static void drop_ref(T* p) noexcept {
     if (p->refcount.load(std::memory_order_acquire) == 1 || p->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      release(p);
+      release_ref(p);
     }
   }
-  // Out of line: a release runs destructors and returns memory to the pool, and inlining that
-  // at every place a handle dies multiplies the code the compiler must optimise.
-  TAPEGRAD_NOINLINE static void release(T* p) noexcept { release_ref(p); }
   T* p_ = nullptr;
 };
 

@@ -311,19 +311,17 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
       // A few rows, each row of B dotted with a row of A (both contiguous): dot products
       // stream B once per row of C, where packing B for the tiles would gather it.
       for (int64_t i = 0; i < m; ++i) gemm_impl::row_dots(b, a + i * k, n, k, c + i * n);
-    } else if (n <= 4 && !ta && tb) {  // the same for a few columns
-      gemm_impl::PoolBuffer<T> column(m);
-      for (int64_t j = 0; j < n; ++j) {
-        std::fill_n(column.data, m, T(0));
-        gemm_impl::row_dots(a, b + j * k, m, k, column.data);
-        for (int64_t i = 0; i < m; ++i) c[i * n + j] += column.data[i];
-      }
-    } else if (n < nr && ta && 3 * padded(n, m) < 2 * padded(m, n)) {
-      // Narrower than a tile, with A^T's rows contiguous: C^T = op(B)^T A pads far less (its
-      // rows are C's few columns), computed into scratch and added to C transposed.
+    } else if ((n <= 4 && !ta && tb) || (n < nr && ta && 3 * padded(n, m) < 2 * padded(m, n))) {
+      // A few columns: C^T, computed into scratch and added to C transposed. For A B^T each
+      // row of C^T is the same dot products as above; with A^T's rows contiguous, the tiles
+      // of C^T = op(B)^T A pad far less (its rows are C's few columns).
       gemm_impl::PoolBuffer<T> ct(n * m);
       std::fill_n(ct.data, n * m, T(0));
-      gemm_impl::blocked(b, bj, bp, a, ap, ai, ct.data, n, m, k);
+      if (!ta) {
+        for (int64_t j = 0; j < n; ++j) gemm_impl::row_dots(a, b + j * k, m, k, ct.data + j * m);
+      } else {
+        gemm_impl::blocked(b, bj, bp, a, ap, ai, ct.data, n, m, k);
+      }
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) c[i * n + j] += ct.data[j * m + i];
       }
