@@ -1000,7 +1000,7 @@ class Executor {
     const Tensor undefined;
     expect_error("an undefined tensor's shape", [&] { (void)undefined.shape(); });
     if (s.p0 % 4 == 0) expect_error("an undefined tensor in an op", [&] { (void)(x + undefined); });
-    if (s.p0 % 4 == 1) expect_error("backward(undefined)", [&] { x.backward(undefined); });
+    if (s.p0 % 4 == 1) expect_error("backward of an undefined tensor", [&] { undefined.backward(x); });
   }
 
   static bool mul_overflows(int64_t a, int64_t b) { return a != 0 && (b > kI64Max / a); }
@@ -1224,7 +1224,7 @@ void final_stage(const Program& p, Executor<T>& run) {
         break;
       }
       case 8:
-        expect_error("backward(undefined)", [&] { root.backward(Tensor()); });
+        expect_error("backward of an undefined tensor", [&] { Tensor().backward(root); });
         break;
       default: {  // backward, forget the gradients, backward again: the same gradients
         if (!needs) break;

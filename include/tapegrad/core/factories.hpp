@@ -7,36 +7,6 @@
 #include "autograd.hpp"
 
 namespace tapegrad {
-namespace detail {
-
-// A fresh tensor of shape `sizes` with uninitialised values.
-template <class T>
-Tensor<T> make_tensor(const Dims& sizes) {
-  auto impl = make_intrusive<TensorImpl<T>>();
-  impl->sizes = sizes;
-  impl->storage = Storage<T>::create(sizes.numel());
-  impl->data = impl->storage->data;
-  return Tensor<T>(std::move(impl));
-}
-
-template <class T>
-Tensor<T> copy_of(const Tensor<T>& t) {
-  Tensor<T> out = make_tensor<T>(t.sizes());
-  std::copy_n(t.data(), t.numel(), out.data());
-  return out;
-}
-
-// A tensor that shares `t`'s values under another shape (same element count).
-template <class T>
-Tensor<T> alias_with_shape(const Tensor<T>& t, const Dims& sizes) {
-  auto impl = make_intrusive<TensorImpl<T>>();
-  impl->sizes = sizes;
-  impl->storage = t.impl()->storage;
-  impl->data = t.impl()->data;
-  return Tensor<T>(std::move(impl));
-}
-
-}  // namespace detail
 
 template <class T = float>
 Tensor<T> empty(const Shape& shape) {

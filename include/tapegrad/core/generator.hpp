@@ -192,10 +192,6 @@ class Generator {
   }
   // How many 32-bit words were drawn since the last seed.
   uint64_t offset() const { return offset_; }
-  uint64_t random64() {
-    const uint64_t hi = random();
-    return (hi << 32) | random();
-  }
 
   // One uniform draw on [from, to): 24 random bits for float, 53 for double.
   template <class T>

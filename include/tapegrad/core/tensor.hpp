@@ -1,10 +1,14 @@
 #pragma once
 // Tensor<T>: a cheap, shared handle to an N-d, contiguous, row-major array of float or
-// double, with the autograd state (requires_grad, grad, grad_fn) the tape needs. The ops are
-// declared here and defined in ops/; the tape lives in autograd.hpp.
+// double, with the autograd state (requires_grad, grad, grad_fn, hooks) the tape needs. The
+// ops are declared here and defined in ops/; the tape lives in autograd.hpp.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "error.hpp"
@@ -21,15 +25,28 @@ namespace detail {
 
 template <class T>
 class Node;
+template <class T>
+struct HookSet;
+template <class T>
+void delete_hooks(HookSet<T>* hooks) noexcept;
 
+// Fields ordered so the impl fills one 128-byte pool block.
 template <class T>
 struct TensorImpl : RefCounted, PoolAllocated {
+  bool requires_grad = false;
   Dims sizes;
   IntrusivePtr<Storage<T>> storage;
   T* data = nullptr;  // storage->data, cached for the hot paths
-  bool requires_grad = false;
   IntrusivePtr<Node<T>> grad_fn;     // null for leaves
   IntrusivePtr<TensorImpl> grad;     // accumulated by backward on leaves
+  HookSet<T>* hooks = nullptr;       // a leaf's hooks, rarely any
+  uint64_t grad_epoch = 0;           // the backward pass that last accumulated into grad
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl() {
+    if (hooks) delete_hooks(hooks);
+  }
 };
 
 }  // namespace detail
@@ -85,9 +102,24 @@ class Tensor {
   void set_grad(const Tensor& g);
   // The name of the op that produced this tensor ("MulBackward"), or "" for a leaf.
   const char* grad_fn_name() const;
-  void backward() const;
-  void backward(const Tensor& grad_output) const;
+  // The reverse pass from this tensor, as torch.Tensor.backward: `gradient` may be left out
+  // for a one-element tensor; with `create_graph` every gradient is computed by recorded ops,
+  // so leaves' grad() can be differentiated again. Graphs are kept until their tensors die,
+  // whatever `retain_graph` says.
+  void backward(const Tensor& gradient = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
   Tensor detach() const;
+
+  // fn(grad) runs when this tensor's gradient has been computed (the sum of every
+  // contribution, once per backward); if it returns a defined tensor of the same shape, that
+  // replaces the gradient. Returns a handle for remove_hook.
+  template <class F>
+  uint64_t register_hook(F&& fn) const;
+  // fn(leaf) runs once this leaf's grad() is final for the current backward pass.
+  template <class F>
+  uint64_t register_post_accumulate_grad_hook(F&& fn) const;
+  // Removes a hook registered on this tensor; false when there is none with that handle.
+  bool remove_hook(uint64_t handle) const;
 
   // ---- values -------------------------------------------------------------------------
   Tensor clone() const;
@@ -146,4 +178,81 @@ class Tensor {
   detail::IntrusivePtr<Impl> impl_;
 };
 
+namespace detail {
+
+// A tensor's or a node's hooks, and the bookkeeping a hooked leaf needs during one backward
+// pass (its hooks see the whole gradient, so contributions are summed until the last arrives).
+template <class T>
+struct HookSet {
+  using GradHook = std::function<Tensor<T>(const Tensor<T>&)>;  // an undefined result keeps the gradient
+  using PostAccumulateHook = std::function<void(const Tensor<T>&)>;
+  std::vector<std::pair<uint64_t, GradHook>> grad_hooks;
+  std::vector<std::pair<uint64_t, PostAccumulateHook>> post_accumulate_hooks;
+  uint64_t epoch = 0;      // the backward pass `remaining` and `pending` belong to
+  int remaining = 0;       // contributions still to come in that pass
+  Tensor<T> pending;       // their sum so far
+
+  bool empty() const { return grad_hooks.empty() && post_accumulate_hooks.empty(); }
+  bool remove(uint64_t handle) {
+    auto gone = [handle](const auto& h) { return h.first == handle; };
+    const size_t before = grad_hooks.size() + post_accumulate_hooks.size();
+    grad_hooks.erase(std::remove_if(grad_hooks.begin(), grad_hooks.end(), gone), grad_hooks.end());
+    post_accumulate_hooks.erase(std::remove_if(post_accumulate_hooks.begin(), post_accumulate_hooks.end(), gone),
+                                post_accumulate_hooks.end());
+    return grad_hooks.size() + post_accumulate_hooks.size() != before;
+  }
+};
+
+template <class T>
+void delete_hooks(HookSet<T>* hooks) noexcept {
+  delete hooks;
+}
+
+// A fresh tensor of shape `sizes` with uninitialised values.
+template <class T>
+Tensor<T> make_tensor(const Dims& sizes) {
+  auto impl = make_intrusive<TensorImpl<T>>();
+  impl->sizes = sizes;
+  impl->storage = Storage<T>::create(sizes.numel());
+  impl->data = impl->storage->data;
+  return Tensor<T>(std::move(impl));
+}
+
+// A copy of t's values, outside any graph.
+template <class T>
+Tensor<T> copy_of(const Tensor<T>& t) {
+  Tensor<T> out = make_tensor<T>(t.sizes());
+  std::copy_n(t.data(), t.numel(), out.data());
+  return out;
+}
+
+// A tensor that shares `t`'s values under another shape (same element count), outside any graph.
+template <class T>
+Tensor<T> alias_with_shape(const Tensor<T>& t, const Dims& sizes) {
+  auto impl = make_intrusive<TensorImpl<T>>();
+  impl->sizes = sizes;
+  impl->storage = t.impl()->storage;
+  impl->data = t.impl()->data;
+  return Tensor<T>(std::move(impl));
+}
+
+// acc += g, values only (same shapes).
+template <class T>
+void add_in_place(Tensor<T>& acc, const Tensor<T>& g) {
+  T* pa = acc.data();
+  const T* pg = g.data();
+  for (int64_t i = 0, n = acc.numel(); i < n; ++i) pa[i] += pg[i];
+}
+
+// a + b, values only (same shapes).
+template <class T>
+Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
+  Tensor<T> out = make_tensor<T>(a.sizes());
+  const T *pa = a.data(), *pb = b.data();
+  T* po = out.data();
+  for (int64_t i = 0, n = a.numel(); i < n; ++i) po[i] = pa[i] + pb[i];
+  return out;
+}
+
+}  // namespace detail
 }  // namespace tapegrad

@@ -36,17 +36,58 @@ struct CompareOp {
   static T apply(T a, T b) { return Cmp{}(a, b) ? T(1) : T(0); }
 };
 
+
+// ---- broadcasting, differentiable ------------------------------------------------------------
+// The pair every broadcast gradient goes through: sum_to sums a gradient back to an input's
+// shape, expand_to spreads one over a larger shape; each is the other's backward.
+
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& g, const Dims& shape);
+
+// x (broadcastable to `shape`) materialised at `shape`.
+template <class T>
+Tensor<T> expand_to(const Tensor<T>& x, const Dims& shape) {
+  if (x.sizes() == shape) return x;
+  Tensor<T> out = broadcast_to(x, shape);
+  if (any_requires_grad(x)) {
+    record(out, "ExpandBackward", [s = x.sizes()](const Tensor<T>& g, GradOut<T>& in) { in[0] = sum_to(g, s); }, x);
+  }
+  return out;
+}
+
+// g summed over the dims along which `shape` was broadcast to g's shape.
+template <class T>
+Tensor<T> sum_to(const Tensor<T>& g, const Dims& shape) {
+  if (g.sizes() == shape) return g;
+  Tensor<T> out = reduce_to_shape(g, shape);
+  if (any_requires_grad(g)) {
+    record(out, "SumToBackward", [s = g.sizes()](const Tensor<T>& gg, GradOut<T>& in) { in[0] = expand_to(gg, s); }, g);
+  }
+  return out;
+}
+
+// Evaluates an elementwise derivative formula f(g, s), written once for both uses: in one
+// fused loop over values when no graph is recorded, on tensors (recording a graph, so the
+// derivative can be differentiated again) under create_graph.
+template <class T, class F>
+Tensor<T> elementwise(const F& f, const Tensor<T>& g, const Tensor<T>& s) {
+  if (any_requires_grad(g, s)) return f(g, s);
+  return zip_tensor(g, s, f);
+}
+
 }  // namespace detail
 
 // ---- tensor (op) tensor ---------------------------------------------------------------------
+// Saved inputs are the tensors themselves (not detached), so under create_graph the
+// gradient's graph reaches them.
 
 template <class T>
 Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::broadcast_binary<detail::AddOp>(a, b, "add");
   if (detail::any_requires_grad(a, b)) {
     detail::record(out, "AddBackward", [da = a.sizes(), db = b.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      if (in.needed(0)) in[0] = detail::reduce_to_shape(g, da);
-      if (in.needed(1)) in[1] = detail::reduce_to_shape(g, db);
+      if (in.needed(0)) in[0] = detail::sum_to(g, da);
+      if (in.needed(1)) in[1] = detail::sum_to(g, db);
     }, a, b);
   }
   return out;
@@ -57,8 +98,8 @@ Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::broadcast_binary<detail::SubOp>(a, b, "sub");
   if (detail::any_requires_grad(a, b)) {
     detail::record(out, "SubBackward", [da = a.sizes(), db = b.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      if (in.needed(0)) in[0] = detail::reduce_to_shape(g, da);
-      if (in.needed(1)) in[1] = detail::reduce_to_shape(detail::negated(g), db);
+      if (in.needed(0)) in[0] = detail::sum_to(g, da);
+      if (in.needed(1)) in[1] = detail::sum_to(-g, db);
     }, a, b);
   }
   return out;
@@ -69,11 +110,11 @@ Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::broadcast_binary<detail::MulOp>(a, b, "mul");
   if (detail::any_requires_grad(a, b)) {
     // d(a*b) = g*b da + g*a db: each side saves the other only when it is needed.
-    Tensor<T> sa = b.requires_grad() ? a.detach() : Tensor<T>();
-    Tensor<T> sb = a.requires_grad() ? b.detach() : Tensor<T>();
+    Tensor<T> sa = b.requires_grad() ? a : Tensor<T>();
+    Tensor<T> sb = a.requires_grad() ? b : Tensor<T>();
     detail::record(out, "MulBackward", [sa, sb, da = a.sizes(), db = b.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      if (in.needed(0)) in[0] = detail::reduce_to_shape(detail::broadcast_binary<detail::MulOp>(g, sb, "mul"), da);
-      if (in.needed(1)) in[1] = detail::reduce_to_shape(detail::broadcast_binary<detail::MulOp>(g, sa, "mul"), db);
+      if (in.needed(0)) in[0] = detail::sum_to(g * sb, da);
+      if (in.needed(1)) in[1] = detail::sum_to(g * sa, db);
     }, a, b);
   }
   return out;
@@ -83,16 +124,11 @@ template <class T>
 Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::broadcast_binary<detail::DivOp>(a, b, "div");
   if (detail::any_requires_grad(a, b)) {
-    Tensor<T> sa = b.requires_grad() ? a.detach() : Tensor<T>();
-    detail::record(out, "DivBackward", [sa, sb = b.detach(), da = a.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      using detail::broadcast_binary;
-      if (in.needed(0)) in[0] = detail::reduce_to_shape(broadcast_binary<detail::DivOp>(g, sb, "div"), da);
-      if (in.needed(1)) {
-        // d(a/b)/db = -g * ((a / b) / b), in PyTorch's order of operations
-        Tensor<T> q = broadcast_binary<detail::DivOp>(broadcast_binary<detail::DivOp>(sa, sb, "div"), sb, "div");
-        Tensor<T> gq = broadcast_binary<detail::MulOp>(g, q, "div");
-        in[1] = detail::reduce_to_shape(detail::negated(gq), sb.sizes());
-      }
+    Tensor<T> sa = b.requires_grad() ? a : Tensor<T>();
+    detail::record(out, "DivBackward", [sa, sb = b, da = a.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      if (in.needed(0)) in[0] = detail::sum_to(g / sb, da);
+      // d(a/b)/db = -g * ((a / b) / b), in PyTorch's order of operations
+      if (in.needed(1)) in[1] = detail::sum_to(-(g * (sa / sb / sb)), sb.sizes());
     }, a, b);
   }
   return out;
@@ -103,9 +139,7 @@ Tensor<T> operator-(const Tensor<T>& a) {
   a.checked("neg");
   Tensor<T> out = detail::negated(a);
   if (detail::any_requires_grad(a)) {
-    detail::record(out, "NegBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::negated(g);
-    }, a);
+    detail::record(out, "NegBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = -g; }, a);
   }
   return out;
 }
@@ -146,9 +180,7 @@ Tensor<T> operator-(S s, const Tensor<T>& a) {
   const T v = static_cast<T>(s);
   Tensor<T> out = detail::map_tensor(a, [v](T x) { return v - x; });
   if (detail::any_requires_grad(a)) {
-    detail::record(out, "RsubBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::negated(g);
-    }, a);
+    detail::record(out, "RsubBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = -g; }, a);
   }
   return out;
 }
@@ -159,9 +191,7 @@ Tensor<T> operator*(const Tensor<T>& a, S s) {
   a.checked("mul");
   Tensor<T> out = detail::map_tensor(a, [v](T x) { return x * v; });
   if (detail::any_requires_grad(a)) {
-    detail::record(out, "MulBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::map_tensor(g, [v](T x) { return x * v; });
-    }, a);
+    detail::record(out, "MulBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g * v; }, a);
   }
   return out;
 }
@@ -177,9 +207,7 @@ Tensor<T> operator/(const Tensor<T>& a, S s) {
   a.checked("div");
   Tensor<T> out = detail::map_tensor(a, [v](T x) { return x / v; });
   if (detail::any_requires_grad(a)) {
-    detail::record(out, "DivBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::map_tensor(g, [v](T x) { return x / v; });
-    }, a);
+    detail::record(out, "DivBackward", [v](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g / v; }, a);
   }
   return out;
 }
@@ -190,7 +218,7 @@ Tensor<T> reciprocal(const Tensor<T>& a) {
   Tensor<T> out = detail::map_tensor(a, [](T x) { return T(1) / x; });
   if (detail::any_requires_grad(a)) {
     detail::record(out, "ReciprocalBackward", [y = out.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::zip_tensor(g, y, [](T gv, T yv) { return -gv * (yv * yv); });
+      in[0] = detail::elementwise([](auto gv, auto yv) { return -gv * (yv * yv); }, g, in.output(y));
     }, a);
   }
   return out;

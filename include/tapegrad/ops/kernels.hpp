@@ -8,8 +8,7 @@
 //  * where Eigen's result depends on how it vectorises (its exp/log/tanh/pow approximations, the
 //    pairwise order of a vectorised sum or column sum), one small kernel per scalar type calls
 //    Eigen with the very expression the ops used before, and every op shares it;
-//  * the matrix product calls Eigen's GEMM and GEMV kernels directly, after the same size-based
-//    dispatch Eigen's product expression makes, so every shape gives Eigen's bits (see gemm).
+//  * the matrix product is tapegrad's own packed GEMM over Eigen's packet functions (gemm.hpp).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -29,18 +28,6 @@ template <class T>
 using MatrixMap = Eigen::Map<RowMajorMatrix<T>>;
 template <class T>
 using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>>;
-
-// A tensor's values as an Eigen array (tensor data is always 64-byte aligned).
-template <class T>
-ArrayMap<T> array(const Tensor<T>& t) {
-  return ArrayMap<T>(t.data(), t.numel());
-}
-
-// `t` viewed as a row-major (rows, cols) matrix.
-template <class T>
-MatrixMap<T> as_matrix(const Tensor<T>& t, int64_t rows, int64_t cols) {
-  return MatrixMap<T>(t.data(), rows, cols);
-}
 
 // ---- plain loops ------------------------------------------------------------------------
 
@@ -356,18 +343,6 @@ Tensor<T> reduce_to_shape(const Tensor<T>& g, const Dims& shape) {
                        [&](int64_t i, int64_t io, int64_t) { dst[io] += src[i]; });
   }
   return out;
-}
-
-template <class T>
-void add_in_place(Tensor<T>& acc, const Tensor<T>& g) {
-  T* pa = acc.data();
-  const T* pg = g.data();
-  for (int64_t i = 0, n = acc.numel(); i < n; ++i) pa[i] += pg[i];
-}
-
-template <class T>
-Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
-  return zip_tensor(a, b, [](T x, T y) { return x + y; });
 }
 
 }  // namespace tapegrad::detail

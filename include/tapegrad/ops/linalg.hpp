@@ -1,12 +1,46 @@
 #pragma once
-// matmul with torch.matmul's rules: 2-D @ 2-D, N-d @ 2-D (batch folded into rows), batched
-// N-d @ N-d with broadcast batch dims, and 1-D operands promoted and squeezed back. Every
-// product is Eigen's GEMM on row-major blocks (see gemm.hpp); backward multiplies by transposes.
+// Matrix products: mm (op(A) op(B) for 2-D A, B, transposes read in place), its batched form
+// with broadcast batch dims, matmul with torch.matmul's rules, and linear (x W^T + b in one
+// node that shares mm's backward). Every product is tapegrad's packed GEMM (gemm.hpp).
+//
+// For C = X Y with X = op(A), Y = op(B): dX = G Y^T and dY = X^T G, so
+//   dA = G op(B)^T, or op(B) G^T when A is read transposed;
+//   dB = op(A)^T G, or G^T op(A) when B is read transposed;
+// each again an mm, so products differentiate to any order.
 #include "gemm.hpp"
 #include "shape_ops.hpp"
 
 namespace tapegrad {
 namespace detail {
+
+template <class T>
+Tensor<T> mm(const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb);
+
+// The gradients of op(A) op(B) for A and B, into in[ia] and in[ib] where needed.
+template <class T>
+void mm_backward(const Tensor<T>& g, const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb, GradOut<T>& in, int ia,
+                 int ib) {
+  if (in.needed(ia)) in[ia] = ta ? mm(b, tb, g, true) : mm(g, false, b, !tb);
+  if (in.needed(ib)) in[ib] = tb ? mm(g, true, a, ta) : mm(a, !ta, g, false);
+}
+
+// op(A) op(B) for 2-D A and B; op transposes when its flag is set.
+template <class T>
+Tensor<T> mm(const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb) {
+  const Dims &sa = a.sizes(), &sb = b.sizes();
+  const int64_t m = sa[ta ? 1 : 0], k = sa[ta ? 0 : 1], n = sb[tb ? 0 : 1];
+  Tensor<T> out = make_tensor<T>(Dims{m, n});
+  gemm(a.data(), ta, b.data(), tb, out.data(), m, n, k, false);
+  if (any_requires_grad(a, b)) {
+    // each side saves the other only when it is needed
+    Tensor<T> as = b.requires_grad() ? a : Tensor<T>();
+    Tensor<T> bs = a.requires_grad() ? b : Tensor<T>();
+    record(out, "MmBackward", [as, bs, ta, tb](const Tensor<T>& g, GradOut<T>& in) {
+      mm_backward(g, as, ta, bs, tb, in, 0, 1);
+    }, a, b);
+  }
+  return out;
+}
 
 // The batch structure of a broadcast batched product.
 struct BatchLayout {
@@ -31,61 +65,75 @@ void for_each_batch(const BatchLayout& l, F&& f) {
 }
 
 template <class T>
-Tensor<T> matmul_2d(const Tensor<T>& a, const Tensor<T>& b) {
-  const Dims &sa = a.sizes(), &sb = b.sizes();
-  const int64_t m = sa.product(0, sa.size() - 1), k = sa.back(), n = sb[1];  // a folded to (m, k)
-  Dims so = sa;
-  so[so.size() - 1] = n;
-  Tensor<T> out = make_tensor<T>(so);
-  gemm(a.data(), false, b.data(), false, out.data(), m, n, k, false);
-  if (any_requires_grad(a, b)) {
-    Tensor<T> as = b.requires_grad() ? a.detach() : Tensor<T>();
-    Tensor<T> bs = a.requires_grad() ? b.detach() : Tensor<T>();
-    record(out, "MmBackward", [as, bs, sa, sb, m, k, n](const Tensor<T>& g, GradOut<T>& in) {
-      if (in.needed(0)) {  // dA = g B^T
-        Tensor<T> ga = make_tensor<T>(sa);
-        gemm(g.data(), false, bs.data(), true, ga.data(), m, k, n, false);
-        in[0] = ga;
-      }
-      if (in.needed(1)) {  // dB = A^T g
-        Tensor<T> gb = make_tensor<T>(sb);
-        gemm(as.data(), true, g.data(), false, gb.data(), k, n, m, false);
-        in[1] = gb;
-      }
-    }, a, b);
-  }
-  return out;
-}
+Tensor<T> bmm(const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb);
 
+// op(A) op(B) for every batch of A (..., m, k) and B (..., k, n) (transposed in their last
+// two dims when flagged), batch dims broadcast. A broadcast operand's gradient sums the
+// gradients of every batch that used it.
 template <class T>
-Tensor<T> matmul_batched(const Tensor<T>& a, const Tensor<T>& b) {
+Tensor<T> bmm(const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb) {
   const Dims &sa = a.sizes(), &sb = b.sizes();
-  const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+  const int ra = sa.size(), rb = sb.size();
+  const int64_t m = sa[ta ? ra - 1 : ra - 2], k = sa[ta ? ra - 2 : ra - 1], n = sb[tb ? rb - 2 : rb - 1];
   const BatchLayout l = batch_layout(sa, sb);
   Dims so = l.batch;
   so.push_back(m, "matmul");
   so.push_back(n, "matmul");
   Tensor<T> out = make_tensor<T>(so);
   for_each_batch(l, [&](int64_t i, int64_t ia, int64_t ib) {
-    gemm(a.data() + ia * m * k, false, b.data() + ib * k * n, false, out.data() + i * m * n, m, n, k, false);
+    gemm(a.data() + ia * m * k, ta, b.data() + ib * k * n, tb, out.data() + i * m * n, m, n, k, false);
   });
   if (any_requires_grad(a, b)) {
-    Tensor<T> as = b.requires_grad() ? a.detach() : Tensor<T>();
-    Tensor<T> bs = a.requires_grad() ? b.detach() : Tensor<T>();
-    record(out, "BmmBackward", [as, bs, sa, sb, l, m, k, n](const Tensor<T>& g, GradOut<T>& in) {
-      // A broadcast operand's gradient sums the products of every batch that used it.
-      Tensor<T> ga = in.needed(0) ? make_tensor<T>(sa).fill_(T(0)) : Tensor<T>();
-      Tensor<T> gb = in.needed(1) ? make_tensor<T>(sb).fill_(T(0)) : Tensor<T>();
-      for_each_batch(l, [&](int64_t i, int64_t ia, int64_t ib) {
-        const T* gi = g.data() + i * m * n;
-        if (ga.defined()) gemm(gi, false, bs.data() + ib * k * n, true, ga.data() + ia * m * k, m, k, n, true);
-        if (gb.defined()) gemm(as.data() + ia * m * k, true, gi, false, gb.data() + ib * k * n, k, n, m, true);
-      });
-      if (ga.defined()) in[0] = ga;
-      if (gb.defined()) in[1] = gb;
+    Tensor<T> as = b.requires_grad() ? a : Tensor<T>();
+    Tensor<T> bs = a.requires_grad() ? b : Tensor<T>();
+    record(out, "BmmBackward", [as, bs, ta, tb, sa, sb](const Tensor<T>& g, GradOut<T>& in) {
+      if (in.needed(0)) in[0] = sum_to(ta ? bmm(bs, tb, g, true) : bmm(g, false, bs, !tb), sa);
+      if (in.needed(1)) in[1] = sum_to(tb ? bmm(g, true, as, ta) : bmm(as, !ta, g, false), sb);
     }, a, b);
   }
   return out;
+}
+
+// x viewed as 2-D (rows, last dim), in the graph; x itself when it is 2-D already.
+template <class T>
+Tensor<T> fold_rows(const Tensor<T>& x) {
+  const Dims& s = x.sizes();
+  if (s.size() == 2) return x;
+  return alias_op(x, Dims{s.product(0, s.size() - 1), s.back()}, "ViewBackward");
+}
+
+// y = x W^T + b for checked x (*, in), W (out, in), b (out) or undefined: one product with the
+// bias added in the same pass, recorded as one node (PyTorch's addmm) whose backward is mm's.
+template <class T>
+Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias) {
+  const Dims& sx = x.sizes();
+  const int64_t in = weight.sizes()[1], out = weight.sizes()[0];
+  const int64_t rows = sx.product(0, sx.size() - 1);
+  Dims so = sx;
+  so[so.size() - 1] = out;
+  Tensor<T> y = make_tensor<T>(so);
+  T* py = y.data();
+  gemm(x.data(), false, weight.data(), true, py, rows, out, in, false);
+  if (bias.defined()) {
+    const T* pb = bias.data();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < out; ++j) py[r * out + j] += pb[j];
+    }
+  }
+  if (any_requires_grad(x, weight, bias)) {  // an undefined bias gets no edge
+    Tensor<T> xs = weight.requires_grad() ? x : Tensor<T>();
+    Tensor<T> ws = x.requires_grad() ? weight : Tensor<T>();
+    auto backward = [xs, ws, sx, out](const Tensor<T>& g, GradOut<T>& grads) {
+      const Tensor<T> g2 = fold_rows(g);
+      // dx = g W and dW = g^T x as mm's backward gives them, then x's shape back
+      Tensor<T> x2 = xs.defined() ? fold_rows(xs) : xs;
+      mm_backward(g2, x2, false, ws, true, grads, 0, 1);
+      if (grads.needed(0) && sx.size() != 2) grads[0] = alias_op(grads[0], sx, "ViewBackward");
+      if (grads.needed(2)) grads[2] = sum_to(g2, Dims{out});  // db = the sum of g over rows
+    };
+    record(y, bias.defined() ? "AddmmBackward" : "MmBackward", std::move(backward), x, weight, bias);
+  }
+  return y;
 }
 
 }  // namespace detail
@@ -101,8 +149,14 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   // 1-D operands: a vector on the left is a row, on the right a column; the added dim goes.
   if (sa.size() == 1) return squeeze(matmul(unsqueeze(a, 0), b), sb.size() == 1 ? -1 : -2);
   if (sb.size() == 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
-  if (sb.size() == 2) return detail::matmul_2d(a, b);
-  return detail::matmul_batched(a, b);
+  if (sb.size() == 2) {
+    if (sa.size() == 2) return detail::mm(a, false, b, false);
+    // N-d @ 2-D: the batch folds into rows, one product
+    Dims so = sa;
+    so[so.size() - 1] = sb[1];
+    return detail::alias_op(detail::mm(detail::fold_rows(a), false, b, false), so, "ViewBackward");
+  }
+  return detail::bmm(a, false, b, false);
 }
 
 }  // namespace tapegrad

@@ -12,6 +12,7 @@ namespace detail {
 
 struct ReduceLayout {
   int64_t outer = 1, n = 1, inner = 1;
+  int dim = 0;      // the reduced dim
   Dims out_sizes;   // the result's shape
   Dims kept_sizes;  // the result's shape with the reduced dim kept as 1
 };
@@ -23,6 +24,7 @@ inline ReduceLayout reduce_layout(const Dims& s, int64_t dim, bool keepdim, cons
     return l;
   }
   const int d = normalize_dim(dim, s.size(), op, s);
+  l.dim = d;
   l.outer = s.product(0, d);
   l.n = s[d];
   l.inner = s.product(d + 1, s.size());
@@ -50,12 +52,10 @@ void sum_middle(const T* x, T* out, const ReduceLayout& l) {
   }
 }
 
-// g (shaped like a reduction's result) spread back over `input_sizes`, times `scale`.
+// g (shaped like a reduction's result) spread back over `input_sizes`, differentiably.
 template <class T>
-Tensor<T> expand_reduced(const Tensor<T>& g, const Dims& kept_sizes, const Dims& input_sizes, T scale) {
-  Tensor<T> spread = broadcast_to(alias_with_shape(g, kept_sizes), input_sizes);
-  if (scale == T(1)) return spread;
-  return map_tensor(spread, [scale](T v) { return v * scale; });
+Tensor<T> expand_reduced(const Tensor<T>& g, const Dims& kept_sizes, const Dims& input_sizes) {
+  return expand_to(alias_op(g, kept_sizes, "ViewBackward"), input_sizes);
 }
 
 template <class T>
@@ -73,7 +73,7 @@ Tensor<T> sum(const Tensor<T>& x) {
   Tensor<T> out = scalar_tensor<T>(detail::sum_values(x.data(), x.numel()));
   if (detail::any_requires_grad(x)) {
     detail::record(out, "SumBackward", [s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::make_tensor<T>(s).fill_(g.data()[0]);
+      in[0] = detail::expand_to(g, s);
     }, x);
   }
   return out;
@@ -85,7 +85,7 @@ Tensor<T> sum(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
   Tensor<T> out = detail::sum_dim_values(x, l);
   if (detail::any_requires_grad(x)) {
     detail::record(out, "SumBackward", [l, s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::expand_reduced(g, l.kept_sizes, s, T(1));
+      in[0] = detail::expand_reduced(g, l.kept_sizes, s);
     }, x);
   }
   return out;
@@ -97,7 +97,7 @@ Tensor<T> mean(const Tensor<T>& x) {
   Tensor<T> out = scalar_tensor<T>(detail::sum_values(x.data(), n) / static_cast<T>(n));
   if (detail::any_requires_grad(x)) {
     detail::record(out, "MeanBackward", [s = x.sizes(), n](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::make_tensor<T>(s).fill_(g.data()[0] / static_cast<T>(n));
+      in[0] = detail::expand_to(g / static_cast<T>(n), s);
     }, x);
   }
   return out;
@@ -111,7 +111,7 @@ Tensor<T> mean(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
   detail::map_values(out.data(), out.data(), out.numel(), [count](T v) { return v / count; });
   if (detail::any_requires_grad(x)) {
     detail::record(out, "MeanBackward", [l, s = x.sizes()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::expand_reduced(g, l.kept_sizes, s, T(1) / static_cast<T>(l.n));
+      in[0] = detail::expand_reduced(g, l.kept_sizes, s) * (T(1) / static_cast<T>(l.n));
     }, x);
   }
   return out;
@@ -144,12 +144,12 @@ Tensor<T> var_impl(const Tensor<T>& x, const ReduceLayout& l, bool unbiased) {
   Tensor<T> means = make_tensor<T>(l.kept_sizes);
   var_middle(x.data(), out.data(), means.data(), l, correction);
   if (any_requires_grad(x)) {
-    record(out, "VarBackward", [l, xs = x.detach(), means, correction](const Tensor<T>& g, GradOut<T>& in) {
-      // d var = 2 (x - mean) / (n - correction)
+    record(out, "VarBackward", [l, x, means, correction](const Tensor<T>& g, GradOut<T>& in) {
+      // d var = 2 (x - mean) / (n - correction); under create_graph the mean is taken again, in
+      // ops, so that it depends on x
       const T scale = T(2) / static_cast<T>(l.n - correction);
-      Tensor<T> centered = broadcast_binary<SubOp>(xs, means, "var");
-      Tensor<T> spread = broadcast_to(alias_with_shape(g, l.kept_sizes), xs.sizes());
-      in[0] = zip_tensor(spread, centered, [scale](T s, T c) { return (scale * s) * c; });
+      const Tensor<T> m = GradMode::is_enabled() ? mean(x, l.dim, true) : means;
+      in[0] = elementwise([scale](auto s, auto c) { return (scale * s) * c; }, expand_reduced(g, l.kept_sizes, x.sizes()), x - m);
     }, x);
   }
   return out;
@@ -181,26 +181,67 @@ Tensor<T> max(const Tensor<T>& x) {
   }
   Tensor<T> out = scalar_tensor<T>(best);
   if (detail::any_requires_grad(x)) {
-    detail::record(out, "MaxBackward", [xs = x.detach(), best](const Tensor<T>& g, detail::GradOut<T>& in) {
+    detail::record(out, "MaxBackward", [x, best](const Tensor<T>& g, detail::GradOut<T>& in) {
       // the gradient is shared evenly among the elements equal to the max
       auto hit = [best](T v) { return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0); };
-      const T* px = xs.data();
-      const int64_t n = xs.numel();
-      T count = n > 0 ? hit(px[0]) : T(0);
-      for (int64_t i = 1; i < n; ++i) count += hit(px[i]);
-      const T share = g.data()[0] / count;
-      in[0] = detail::map_tensor(xs, [hit, share](T v) { return hit(v) * share; });
+      Tensor<T> mask = detail::map_tensor(x, hit);
+      const T count = detail::sum_values(mask.data(), mask.numel());
+      in[0] = mask * (g / count);
     }, x);
   }
   return out;
 }
+
+namespace detail {
+
+// The positions a dim reduction picked (max), one per result element: k along the reduced
+// dim of layout l, in a pool block shared by the nodes that need them.
+using PickedIndex = IntrusivePtr<Storage<int64_t>>;
+
+template <class T>
+Tensor<T> gather_picked(const Tensor<T>& gx, const ReduceLayout& l, const PickedIndex& index);
+
+// g (a reduction's result) placed at the picked positions of zeros shaped `sizes`; its
+// backward gathers from the same positions.
+template <class T>
+Tensor<T> scatter_picked(const Tensor<T>& g, const ReduceLayout& l, const PickedIndex& index, const Dims& sizes) {
+  Tensor<T> gx = make_tensor<T>(sizes).fill_(T(0));
+  const int64_t* k = index->data;
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) {
+      const int64_t j = o * l.inner + i;
+      gx.data()[(o * l.n + k[j]) * l.inner + i] = g.data()[j];
+    }
+  }
+  if (any_requires_grad(g)) {
+    record(gx, "MaxBackwardBackward", [l, index](const Tensor<T>& gg, GradOut<T>& in) { in[0] = gather_picked(gg, l, index); }, g);
+  }
+  return gx;
+}
+
+template <class T>
+Tensor<T> gather_picked(const Tensor<T>& gx, const ReduceLayout& l, const PickedIndex& index) {
+  Tensor<T> g = make_tensor<T>(l.out_sizes);
+  const int64_t* k = index->data;
+  for (int64_t o = 0; o < l.outer; ++o) {
+    for (int64_t i = 0; i < l.inner; ++i) g.data()[o * l.inner + i] = gx.data()[(o * l.n + k[o * l.inner + i]) * l.inner + i];
+  }
+  if (any_requires_grad(gx)) {
+    record(g, "GatherBackward", [l, index, s = gx.sizes()](const Tensor<T>& gg, GradOut<T>& in) {
+      in[0] = scatter_picked(gg, l, index, s);
+    }, gx);
+  }
+  return g;
+}
+
+}  // namespace detail
 
 template <class T>
 Tensor<T> max(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
   const auto l = detail::reduce_layout(x.checked("max").sizes, dim, keepdim, "max");
   detail::check(l.n > 0, "max: cannot reduce over dim ", dim, " of size 0 (shape ", x.sizes(), ")");
   Tensor<T> out = detail::make_tensor<T>(l.out_sizes);
-  std::vector<int64_t> index(static_cast<size_t>(l.outer * l.inner));
+  detail::PickedIndex index = detail::Storage<int64_t>::create(l.outer * l.inner);
   const T* px = x.data();
   for (int64_t o = 0; o < l.outer; ++o) {
     for (int64_t i = 0; i < l.inner; ++i) {
@@ -214,19 +255,12 @@ Tensor<T> max(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
         }
       }
       out.data()[o * l.inner + i] = best;
-      index[static_cast<size_t>(o * l.inner + i)] = at;
+      index->data[o * l.inner + i] = at;
     }
   }
   if (detail::any_requires_grad(x)) {
-    detail::record(out, "MaxBackward", [l, s = x.sizes(), index = std::move(index)](const Tensor<T>& g, detail::GradOut<T>& in) {
-      Tensor<T> gx = detail::make_tensor<T>(s).fill_(T(0));
-      for (int64_t o = 0; o < l.outer; ++o) {
-        for (int64_t i = 0; i < l.inner; ++i) {
-          const int64_t j = o * l.inner + i;
-          gx.data()[(o * l.n + index[static_cast<size_t>(j)]) * l.inner + i] = g.data()[j];
-        }
-      }
-      in[0] = gx;
+    detail::record(out, "MaxBackward", [l, s = x.sizes(), index](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = detail::scatter_picked(g, l, index, s);
     }, x);
   }
   return out;

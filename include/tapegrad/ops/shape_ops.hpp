@@ -1,7 +1,9 @@
 #pragma once
 // Shape ops: reshape, unsqueeze and squeeze share their input's values; t, transpose and
 // narrow copy (tensors are always contiguous).
+#include <initializer_list>
 #include <limits>
+#include <vector>
 
 #include "arithmetic.hpp"
 
@@ -13,7 +15,7 @@ template <class T>
 Tensor<T> alias_op(const Tensor<T>& x, const Dims& sizes, const char* name) {
   Tensor<T> out = alias_with_shape(x, sizes);
   if (any_requires_grad(x)) {
-    record(out, name, [s = x.sizes()](const Tensor<T>& g, GradOut<T>& in) { in[0] = alias_with_shape(g, s); }, x);
+    record(out, name, [s = x.sizes(), name](const Tensor<T>& g, GradOut<T>& in) { in[0] = alias_op(g, s, name); }, x);
   }
   return out;
 }
@@ -136,7 +138,7 @@ Tensor<T> transpose(const Tensor<T>& x, int64_t dim0, int64_t dim1) {
   Tensor<T> out = detail::transpose_values(x, d0, d1);
   if (detail::any_requires_grad(x)) {
     detail::record(out, "TransposeBackward", [d0, d1](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::transpose_values(g, d0, d1);
+      in[0] = transpose(g, d0, d1);
     }, x);
   }
   return out;
@@ -150,6 +152,52 @@ Tensor<T> t(const Tensor<T>& x) {
   return transpose(x, 0, s.size() == 2 ? 1 : 0);
 }
 
+namespace detail {
+
+// Copies rows of `length * inner` values between (outer, from_len, inner) and (outer, to_len,
+// inner) layouts, at `from_start` in the source and `to_start` in the destination.
+template <class T>
+void copy_slabs(const T* src, int64_t from_len, int64_t from_start, T* dst, int64_t to_len, int64_t to_start,
+                int64_t outer, int64_t length, int64_t inner) {
+  for (int64_t o = 0; o < outer; ++o) {
+    std::copy_n(src + (o * from_len + from_start) * inner, length * inner, dst + (o * to_len + to_start) * inner);
+  }
+}
+
+template <class T>
+Tensor<T> narrow_values(const Tensor<T>& x, int d, int64_t start, int64_t length);
+
+// narrow's backward: g placed at [start, start + g.size(d)) along d of zeros shaped `sizes`;
+// its own backward is narrow again.
+template <class T>
+Tensor<T> unnarrow(const Tensor<T>& g, const Dims& sizes, int d, int64_t start) {
+  const int64_t length = g.sizes()[d], outer = sizes.product(0, d), inner = sizes.product(d + 1, sizes.size());
+  Tensor<T> gx = make_tensor<T>(sizes).fill_(T(0));
+  copy_slabs(g.data(), length, int64_t(0), gx.data(), sizes[d], start, outer, length, inner);
+  if (any_requires_grad(g)) {
+    record(gx, "NarrowBackwardBackward", [d, start, length](const Tensor<T>& gg, GradOut<T>& in) {
+      in[0] = narrow_values(gg, d, start, length);
+    }, g);
+  }
+  return gx;
+}
+
+// Elements [start, start + length) along dim d (in range), as a new tensor in the graph.
+template <class T>
+Tensor<T> narrow_values(const Tensor<T>& x, int d, int64_t start, int64_t length) {
+  const Dims& s = x.sizes();
+  Dims os = s;
+  os[d] = length;
+  Tensor<T> out = make_tensor<T>(os);
+  copy_slabs(x.data(), s[d], start, out.data(), length, int64_t(0), s.product(0, d), length, s.product(d + 1, s.size()));
+  if (any_requires_grad(x)) {
+    record(out, "NarrowBackward", [s, d, start](const Tensor<T>& g, GradOut<T>& in) { in[0] = unnarrow(g, s, d, start); }, x);
+  }
+  return out;
+}
+
+}  // namespace detail
+
 // Elements [start, start + length) along dim, as a new tensor.
 template <class T>
 Tensor<T> narrow(const Tensor<T>& x, int64_t dim, int64_t start, int64_t length) {
@@ -159,23 +207,75 @@ Tensor<T> narrow(const Tensor<T>& x, int64_t dim, int64_t start, int64_t length)
   if (start < 0 && start >= -s[d]) start += s[d];
   detail::check(start >= 0 && start <= s[d] && length >= 0 && length <= s[d] - start, "narrow: start ", start, " and length ", length,
                 " are out of range for dim ", dim, " of shape ", s);
-  Dims os = s;
-  os[d] = length;
-  Tensor<T> out = detail::make_tensor<T>(os);
-  const int64_t outer = s.product(0, d), inner = s.product(d + 1, s.size());
-  for (int64_t o = 0; o < outer; ++o) {
-    std::copy_n(x.data() + (o * s[d] + start) * inner, length * inner, out.data() + o * length * inner);
+  return detail::narrow_values(x, d, start, length);
+}
+
+// The tensors joined along an existing dim; all of one rank, equal in every other dim. The
+// backward hands each input its slice of the gradient.
+template <class T>
+Tensor<T> cat(const std::vector<Tensor<T>>& tensors, int64_t dim = 0) {
+  detail::check(!tensors.empty(), "cat: expected a non-empty list of tensors");
+  const Dims& first = tensors[0].checked("cat").sizes;
+  detail::check(!first.empty(), "cat: zero-dimensional tensor (at position 0) cannot be concatenated");
+  const int d = detail::normalize_dim(dim, first.size(), "cat", first);
+  Dims os = first;
+  os[d] = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Dims& s = tensors[i].checked("cat").sizes;
+    bool same = s.size() == first.size();
+    for (int k = 0; same && k < s.size(); ++k) same = k == d || s[k] == first[k];
+    detail::check(same, "cat: shapes ", first, " and ", s, " (tensor ", i,
+                  ") must match except in dim ", d);
+    os[d] += s[d];
   }
-  if (detail::any_requires_grad(x)) {
-    detail::record(out, "NarrowBackward", [s, d, start, length, outer, inner](const Tensor<T>& g, detail::GradOut<T>& in) {
-      Tensor<T> gx = detail::make_tensor<T>(s).fill_(T(0));
-      for (int64_t o = 0; o < outer; ++o) {
-        std::copy_n(g.data() + o * length * inner, length * inner, gx.data() + (o * s[d] + start) * inner);
+  Tensor<T> out = detail::make_tensor<T>(os);
+  const int64_t outer = os.product(0, d), inner = os.product(d + 1, os.size());
+  int64_t at = 0;
+  for (const Tensor<T>& t : tensors) {
+    const int64_t len = t.sizes()[d];
+    detail::copy_slabs(t.data(), len, int64_t(0), out.data(), os[d], at, outer, len, inner);
+    at += len;
+  }
+  if (detail::any_requires_grad(tensors)) {
+    // the offsets into out's dim d, in a pool block (no heap allocation)
+    auto offsets = detail::Storage<int64_t>::create(static_cast<int64_t>(tensors.size()) + 1);
+    int64_t* off = offsets->data;
+    off[0] = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) off[i + 1] = off[i] + tensors[i].sizes()[d];
+    detail::record_list(out, "CatBackward", [d, offsets](const Tensor<T>& g, detail::GradOut<T>& in) {
+      const int64_t* off = offsets->data;
+      for (int i = 0; i < in.size(); ++i) {
+        if (in.needed(i)) in[i] = detail::narrow_values(g, d, off[i], off[i + 1] - off[i]);
       }
-      in[0] = gx;
-    }, x);
+    }, tensors);
   }
   return out;
+}
+
+template <class T>
+Tensor<T> cat(std::initializer_list<Tensor<T>> tensors, int64_t dim = 0) {
+  return cat(std::vector<Tensor<T>>(tensors), dim);
+}
+
+// The tensors, all of one shape, joined along a new dim.
+template <class T>
+Tensor<T> stack(const std::vector<Tensor<T>>& tensors, int64_t dim = 0) {
+  detail::check(!tensors.empty(), "stack: expected a non-empty list of tensors");
+  const Dims& first = tensors[0].checked("stack").sizes;
+  const int d = detail::normalize_dim(dim, first.size() + 1, "stack", first);
+  std::vector<Tensor<T>> parts;
+  parts.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    detail::check(tensors[i].checked("stack").sizes == first, "stack: expects each tensor to be equal size, but got ", first,
+                  " at entry 0 and ", tensors[i].sizes(), " at entry ", i);
+    parts.push_back(unsqueeze(tensors[i], d));
+  }
+  return cat(parts, d);
+}
+
+template <class T>
+Tensor<T> stack(std::initializer_list<Tensor<T>> tensors, int64_t dim = 0) {
+  return stack(std::vector<Tensor<T>>(tensors), dim);
 }
 
 }  // namespace tapegrad

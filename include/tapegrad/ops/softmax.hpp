@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "reduction.hpp"
+#include "unary.hpp"
 
 namespace tapegrad {
 namespace detail {
@@ -41,6 +42,33 @@ Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log) {
   return y;
 }
 
+// The first-order backward of softmax (log_softmax with `log`) in one fused pass over each
+// line: the specialisation, on values, of the formula the node writes in ops.
+template <class T>
+Tensor<T> softmax_backward_values(const Tensor<T>& g, const Tensor<T>& ys, const ReduceLayout& l, bool log) {
+  Tensor<T> gx = make_tensor<T>(g.sizes());
+  const T *pg = g.data(), *py = ys.data();
+  T* px = gx.data();
+  for_each_line(l, [&](int64_t base) {
+    if (log) {  // dx = g - exp(y) * sum(g)
+      T total = 0;
+      for (int64_t k = 0; k < l.n; ++k) total += pg[base + k * l.inner];
+      for (int64_t k = 0; k < l.n; ++k) {
+        const int64_t j = base + k * l.inner;
+        px[j] = pg[j] - std::exp(py[j]) * total;
+      }
+    } else {  // dx = y * (g - sum(g * y))
+      T dot = 0;
+      for (int64_t k = 0; k < l.n; ++k) dot += pg[base + k * l.inner] * py[base + k * l.inner];
+      for (int64_t k = 0; k < l.n; ++k) {
+        const int64_t j = base + k * l.inner;
+        px[j] = py[j] * (pg[j] - dot);
+      }
+    }
+  });
+  return gx;
+}
+
 }  // namespace detail
 
 template <class T>
@@ -49,19 +77,9 @@ Tensor<T> softmax(const Tensor<T>& x, int64_t dim) {
   Tensor<T> y = detail::softmax_values(x, l, false);
   if (detail::any_requires_grad(x)) {
     detail::record(y, "SoftmaxBackward", [l, ys = y.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      // dx = y * (g - sum(g * y))
-      Tensor<T> gx = detail::make_tensor<T>(g.sizes());
-      const T *pg = g.data(), *py = ys.data();
-      T* px = gx.data();
-      detail::for_each_line(l, [&](int64_t base) {
-        T dot = 0;
-        for (int64_t k = 0; k < l.n; ++k) dot += pg[base + k * l.inner] * py[base + k * l.inner];
-        for (int64_t k = 0; k < l.n; ++k) {
-          const int64_t j = base + k * l.inner;
-          px[j] = py[j] * (pg[j] - dot);
-        }
-      });
-      in[0] = gx;
+      if (!GradMode::is_enabled()) return void(in[0] = detail::softmax_backward_values(g, ys, l, false));
+      const Tensor<T> y = in.output(ys);
+      in[0] = y * (g - sum(g * y, l.dim, true));  // dx = y * (g - sum(g * y))
     }, x);
   }
   return y;
@@ -73,19 +91,8 @@ Tensor<T> log_softmax(const Tensor<T>& x, int64_t dim) {
   Tensor<T> y = detail::softmax_values(x, l, true);
   if (detail::any_requires_grad(x)) {
     detail::record(y, "LogSoftmaxBackward", [l, ys = y.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      // dx = g - exp(y) * sum(g)
-      Tensor<T> gx = detail::make_tensor<T>(g.sizes());
-      const T *pg = g.data(), *py = ys.data();
-      T* px = gx.data();
-      detail::for_each_line(l, [&](int64_t base) {
-        T total = 0;
-        for (int64_t k = 0; k < l.n; ++k) total += pg[base + k * l.inner];
-        for (int64_t k = 0; k < l.n; ++k) {
-          const int64_t j = base + k * l.inner;
-          px[j] = pg[j] - std::exp(py[j]) * total;
-        }
-      });
-      in[0] = gx;
+      if (!GradMode::is_enabled()) return void(in[0] = detail::softmax_backward_values(g, ys, l, true));
+      in[0] = g - exp(in.output(ys)) * sum(g, l.dim, true);  // dx = g - exp(y) * sum(g)
     }, x);
   }
   return y;

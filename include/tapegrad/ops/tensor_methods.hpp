@@ -10,11 +10,7 @@ namespace tapegrad {
 template <class T>
 Tensor<T> Tensor<T>::clone() const {
   checked("clone");
-  Tensor<T> out = detail::copy_of(*this);
-  if (detail::any_requires_grad(*this)) {
-    detail::record(out, "CloneBackward", [](const Tensor<T>& g, detail::GradOut<T>& in) { in[0] = g; }, *this);
-  }
-  return out;
+  return detail::copy_gradient(*this);
 }
 
 template <class T>

@@ -8,13 +8,45 @@
 namespace tapegrad {
 namespace detail {
 
-// Records a one-input elementwise op whose backward is gx[i] = derivative(g[i], saved[i]).
+// Records a one-input elementwise op whose backward is gx = derivative(g, saved), written
+// once for values and for tensors (see elementwise). An output is saved detached and unpacked
+// by its node, an input as it is.
 template <class T, class D>
-void record_unary(Tensor<T>& out, const char* name, const Tensor<T>& x, Tensor<T> saved, D derivative) {
+void record_unary(Tensor<T>& out, const char* name, const Tensor<T>& x, bool saves_output, D derivative) {
   if (!any_requires_grad(x)) return;
-  record(out, name, [saved = std::move(saved), derivative](const Tensor<T>& g, GradOut<T>& in) {
-    in[0] = zip_tensor(g, saved, derivative);
+  record(out, name, [saved = saves_output ? out.detach() : x, saves_output, derivative](const Tensor<T>& g, GradOut<T>& in) {
+    in[0] = elementwise(derivative, g, saves_output ? in.output(saved) : saved);
   }, x);
+}
+
+template <class T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
+T sign(T x) {  // sign(0) = 0 and sign(NaN) = NaN (Eigen's sign)
+  return std::isnan(x) ? x : T((x > T(0)) - (x < T(0)));
+}
+
+// sign(x) as a tensor: a recorded op whose derivative is zero (PyTorch's sgn), so |x|'s
+// gradient g * sign(x) still depends on x and its second derivative is 0, not missing.
+template <class T>
+Tensor<T> sign(const Tensor<T>& x) {
+  Tensor<T> y = map_tensor(x, [](T v) { return sign(v); });
+  if (any_requires_grad(x)) {
+    record(y, "SignBackward", [](const Tensor<T>& g, GradOut<T>& in) { in[0] = map_tensor(g, [](T) { return T(0); }); }, x);
+  }
+  return y;
+}
+
+// relu's backward as an op of its own (PyTorch's threshold_backward): g where y > 0, else 0;
+// linear in g, and of zero derivative in y.
+template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
+  Tensor<T> gx = zip_tensor(g, y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });  // relu'(0) = 0
+  if (any_requires_grad(g, y)) {
+    record(gx, "ThresholdBackwardBackward", [y](const Tensor<T>& gg, GradOut<T>& in) {
+      if (in.needed(0)) in[0] = relu_backward(gg, y);
+      if (in.needed(1)) in[1] = map_tensor(gg, [](T) { return T(0); });
+    }, g, y);
+  }
+  return gx;
 }
 
 // x ** p with PyTorch's special exponents, so results match it bit for bit (square roots
@@ -52,7 +84,7 @@ Tensor<T> exp(const Tensor<T>& x) {
   for (int64_t i = 0, n = y.numel(); i < n; ++i) {
     if (px[i] < clamp) py[i] = std::exp(px[i]);
   }
-  detail::record_unary(y, "ExpBackward", x, y.detach(), [](T g, T y) { return g * y; });
+  detail::record_unary(y, "ExpBackward", x, true, [](auto g, auto y) { return g * y; });
   return y;
 }
 
@@ -61,7 +93,7 @@ Tensor<T> log(const Tensor<T>& x) {
   x.checked("log");
   Tensor<T> y = detail::make_tensor<T>(x.sizes());
   detail::log_values(x.data(), y.data(), x.numel());
-  detail::record_unary(y, "LogBackward", x, x.detach(), [](T g, T x) { return g / x; });
+  detail::record_unary(y, "LogBackward", x, false, [](auto g, auto x) { return g / x; });
   return y;
 }
 
@@ -70,7 +102,7 @@ Tensor<T> sqrt(const Tensor<T>& x) {
   x.checked("sqrt");
   Tensor<T> y = detail::make_tensor<T>(x.sizes());
   detail::sqrt_values(x.data(), y.data(), x.numel(), false);  // correctly rounded
-  detail::record_unary(y, "SqrtBackward", x, y.detach(), [](T g, T y) { return g / (2 * y); });
+  detail::record_unary(y, "SqrtBackward", x, true, [](auto g, auto y) { return g / (2 * y); });
   return y;
 }
 
@@ -78,10 +110,8 @@ template <class T>
 Tensor<T> abs(const Tensor<T>& x) {
   x.checked("abs");
   Tensor<T> y = detail::map_tensor(x, [](T v) { return std::abs(v); });
-  // d|x| = sign(x), with sign(0) = 0 and sign(NaN) = NaN (Eigen's sign)
-  detail::record_unary(y, "AbsBackward", x, x.detach(), [](T g, T x) {
-    return g * (std::isnan(x) ? x : T((x > T(0)) - (x < T(0))));
-  });
+  // d|x| = sign(x)
+  detail::record_unary(y, "AbsBackward", x, false, [](auto g, auto x) { return g * detail::sign(x); });
   return y;
 }
 
@@ -91,13 +121,12 @@ Tensor<T> pow(const Tensor<T>& x, S exponent) {
   x.checked("pow");
   Tensor<T> y = detail::pow_values(x, p);
   if (detail::any_requires_grad(x)) {
-    detail::record(y, "PowBackward", [p, xs = x.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
+    detail::record(y, "PowBackward", [p, x](const Tensor<T>& g, detail::GradOut<T>& in) {
       // d x^p = p x^(p-1); a zero exponent has zero gradient
       if (p == T(0)) {
-        in[0] = detail::map_tensor(g, [](T v) { return v * T(0); });
+        in[0] = g * T(0);
       } else {
-        Tensor<T> d = detail::pow_values(xs, p - T(1));
-        in[0] = detail::zip_tensor(g, d, [p](T gv, T dv) { return gv * (p * dv); });
+        in[0] = detail::elementwise([p](auto gv, auto dv) { return gv * (p * dv); }, g, pow(x, p - T(1)));
       }
     }, x);
   }
@@ -109,7 +138,7 @@ Tensor<T> tanh(const Tensor<T>& x) {
   x.checked("tanh");
   Tensor<T> y = detail::make_tensor<T>(x.sizes());
   detail::tanh_values(x.data(), y.data(), x.numel());
-  detail::record_unary(y, "TanhBackward", x, y.detach(), [](T g, T y) { return g * (1 - y * y); });
+  detail::record_unary(y, "TanhBackward", x, true, [](auto g, auto y) { return g * (1 - y * y); });
   return y;
 }
 
@@ -120,7 +149,7 @@ Tensor<T> sigmoid(const Tensor<T>& x) {
   Tensor<T> y = detail::negated(x);
   detail::exp_values(y.data(), y.data(), y.numel());
   detail::map_values(y.data(), y.data(), y.numel(), [](T e) { return T(1) / (T(1) + e); });
-  detail::record_unary(y, "SigmoidBackward", x, y.detach(), [](T g, T y) { return g * (1 - y) * y; });
+  detail::record_unary(y, "SigmoidBackward", x, true, [](auto g, auto y) { return g * (1 - y) * y; });
   return y;
 }
 
@@ -129,8 +158,42 @@ Tensor<T> relu(const Tensor<T>& x) {
   // x < 0 ? 0 : x lets NaN through, as PyTorch does
   x.checked("relu");
   Tensor<T> y = detail::map_tensor(x, [](T v) { return v < T(0) ? T(0) : v; });
-  detail::record_unary(y, "ReluBackward", x, y.detach(), [](T g, T y) { return y <= T(0) ? T(0) : g; });  // relu'(0) = 0
+  if (detail::any_requires_grad(x)) {
+    detail::record(y, "ReluBackward", [ys = y.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = detail::relu_backward(g, in.output(ys));
+    }, x);
+  }
   return y;
 }
+
+// max(x, lo) elementwise (NaN stays NaN); the gradient passes where x >= lo.
+template <class T>
+Tensor<T> clamp_min(const Tensor<T>& x, double lo) {
+  x.checked("clamp_min");
+  const T v = static_cast<T>(lo);
+  Tensor<T> y = detail::map_tensor(x, [v](T e) { return std::max(e, v); });
+  if (detail::any_requires_grad(x)) {
+    detail::record(y, "ClampMinBackward", [x, v](const Tensor<T>& g, detail::GradOut<T>& in) {
+      in[0] = g * detail::map_tensor(x, [v](T e) { return e >= v ? T(1) : T(0); });
+    }, x);
+  }
+  return y;
+}
+
+namespace detail {
+
+// Scalar twins of the tensor functions, so a derivative formula written once as a generic
+// lambda runs on values (in a fused loop) and on tensors (under create_graph) alike: called
+// unqualified from tapegrad::detail, a value finds these and a tensor the ops (by ADL).
+template <class T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
+T log(T x) {
+  return std::log(x);
+}
+template <class T, std::enable_if_t<std::is_floating_point_v<T>, int> = 0>
+T clamp_min(T x, T lo) {
+  return std::max(x, lo);
+}
+
+}  // namespace detail
 
 }  // namespace tapegrad
