@@ -24,3 +24,4 @@
 #include "optim/adam.hpp"
 #include "optim/optimizer.hpp"
 #include "testing/gradcheck.hpp"
+#include "autograd/functional.hpp"

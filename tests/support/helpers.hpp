@@ -52,13 +52,16 @@ void check_close(const tg::Tensor<T>& actual, const tg::Tensor<T>& expected, dou
   check_close(actual, e, expected.shape(), rtol, atol);
 }
 
-// Runs tg::testing::gradcheck and reports its message on failure.
+// Runs tg::testing::gradcheck and gradgradcheck and reports their messages on failure.
 template <class F>
 void require_gradcheck(F&& f, const std::vector<tg::Tensor<double>>& inputs,
                        const tg::testing::GradcheckOptions& opts = {}) {
-  const auto result = tg::testing::gradcheck(std::forward<F>(f), inputs, opts);
+  const auto result = tg::testing::gradcheck(f, inputs, opts);
   INFO(result.message);
   CHECK(result.ok);
+  const auto second = tg::testing::gradgradcheck(f, inputs, opts);
+  INFO(second.message);
+  CHECK(second.ok);
 }
 
 // A golden file (tools/ writes them from PyTorch): blocks of

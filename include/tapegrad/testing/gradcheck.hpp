@@ -2,6 +2,7 @@
 // gradcheck: compares the tape's gradients with central finite differences, in double, with
 // PyTorch's default tolerances. Also checks that a zero output gradient gives zero input
 // gradients and that two backward passes accumulate exactly twice the gradient.
+// gradgradcheck: the same check of the gradients' own gradients, as PyTorch's.
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "../core/autograd.hpp"
 #include "../core/factories.hpp"
 #include "../core/generator.hpp"
+#include "../ops/tensor_methods.hpp"
 
 namespace tapegrad::testing {
 
@@ -142,6 +144,50 @@ GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, cons
     }
   }
   detail::clear_grads(inputs);
+  return result;
+}
+
+// Checks second derivatives as PyTorch's gradgradcheck does: with a random output gradient v
+// (seeded, so a failure replays), the first-order gradients g(inputs, v) =
+// autograd::grad(f(inputs), inputs, v, create_graph) are gradchecked as a function of the
+// inputs and of v. A gradient the output does not reach counts as zero.
+template <class F>
+GradcheckResult gradgradcheck(F&& f, const std::vector<Tensor<double>>& inputs, const GradcheckOptions& opts = {}) {
+  using Inputs = detail::Inputs;
+  std::vector<size_t> differentiable;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].requires_grad()) differentiable.push_back(i);
+  }
+  GradcheckResult result;
+  Tensor<double> out;
+  {
+    AutoGradMode grad_mode(true);
+    out = f(inputs);
+  }
+  if (differentiable.empty() || !out.requires_grad()) {
+    result.ok = false;
+    result.message = differentiable.empty() ? "gradgradcheck: no input requires grad" : "gradgradcheck: the output does not require grad";
+    return result;
+  }
+  Generator gen(54321);
+  Inputs extended = inputs;
+  extended.push_back(randn<double>(out.shape(), gen).requires_grad_());  // v
+  // The first-order gradients, flattened into one tensor; f runs with grad mode on even when
+  // gradcheck evaluates it for finite differences, as the gradients need a graph.
+  auto first_order = [&f, &differentiable](const Inputs& in) {
+    AutoGradMode grad_mode(true);
+    const Inputs xs(in.begin(), in.end() - 1);
+    std::vector<Tensor<double>> wrt;
+    for (size_t i : differentiable) wrt.push_back(xs[i]);
+    const std::vector<Tensor<double>> grads = autograd::grad({f(xs)}, wrt, {in.back()}, true, true, true);
+    std::vector<Tensor<double>> parts;
+    for (size_t k = 0; k < grads.size(); ++k) {
+      parts.push_back(grads[k].defined() ? grads[k].reshape({-1}) : zeros<double>({wrt[k].numel()}));
+    }
+    return cat(parts);
+  };
+  result = gradcheck(first_order, extended, opts);
+  if (!result.ok) result.message = "grad" + result.message + " (input " + std::to_string(inputs.size()) + " is the output gradient)";
   return result;
 }
 
