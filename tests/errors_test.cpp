@@ -217,6 +217,66 @@ TEST_CASE("backward refuses non-scalars, wrong gradients and tensors outside the
   CHECK(x.grad().sum().item() == 12.0);
 }
 
+TEST_CASE("autograd::grad refuses outputs, inputs and grad_outputs that do not fit") {
+  auto x = leaf<double>({1, 2, 3}, {3});
+  auto unused = leaf<double>({4}, {1});
+  auto c = tg::tensor<double>({1, 2}, {2});
+  auto y = (x * x).sum();
+  auto v = x * 3;
+  const Watch watch(x, unused, c);
+  using tg::autograd::grad;
+  check_refused([&] { return grad({c.sum()}, {x}); },
+                "autograd::grad: output 0 (shape []) does not require grad and has no grad_fn", watch);
+  check_refused([&] { return grad({y}, {x, unused}); },
+                "autograd::grad: input 1 (shape [1]) was not used in the graph of the outputs; pass allow_unused = true if that "
+                "is intended", watch);
+  check_refused([&] { return grad({y}, {c}); }, "autograd::grad: input 0 (shape [2]) does not require grad", watch);
+  check_refused([&] { return grad({y, v}, {x}, {tg::ones<double>({})}); }, "autograd::grad: got 1 grad_outputs for 2 outputs",
+                watch);
+  check_refused([&] { return grad({v}, {x}, {tg::ones<double>({2})}); },
+                "autograd::grad: grad_outputs[0] has shape [2] but outputs[0] has shape [3]", watch);
+  check_refused([&] { return grad({v}, {x}); },
+                "autograd::grad: grad can be implicitly created only for one-element tensors, got shape [3]; pass a gradient",
+                watch);
+  check_refused([&] { return grad({y}, std::vector<tg::Tensor<double>>{}); }, "autograd::grad: expected at least one input",
+                watch);
+  check_refused([&] { return grad({y}, {tg::Tensor<double>()}); }, "autograd::grad: expected a defined tensor, got an undefined one",
+                watch);
+  // the same objects still work
+  auto g = grad({y}, {x, unused}, {}, std::nullopt, false, true);
+  CHECK(g[0].to_vector() == std::vector<double>{2, 4, 6});
+  CHECK_FALSE(g[1].defined());
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("a hook that returns the wrong shape or throws is refused and no grad() changes") {
+  auto w = leaf<double>({1, 2}, {2});
+  auto x = leaf<double>({3, 4, 5}, {3});
+  (w.sum() * 2).backward();  // w.grad() = [2, 2] before the failing passes
+  auto y = (w * 3).sum() + (x * x).sum();
+  const uint64_t bad = x.register_hook([](const tg::Tensor<double>& g) { return g.sum(); });
+  const Watch watch(w, x);
+  check_refused([&] { y.backward(); }, "register_hook: a hook returned a gradient of shape [] for a gradient of shape [3]", watch);
+  check_refused([&] { return tg::autograd::grad({y}, {x}); },
+                "register_hook: a hook returned a gradient of shape [] for a gradient of shape [3]", watch);
+  CHECK(x.remove_hook(bad));
+  CHECK_FALSE(x.remove_hook(bad));
+  // a hook on a non-leaf, run before its node: the leaves reached before it keep their grad()
+  auto z = x * 2;
+  auto loss = (w * 3).sum() + z.sum();
+  z.register_hook([](const tg::Tensor<double>&) -> tg::Tensor<double> { throw tg::Error("hook: refused"); });
+  check_refused([&] { loss.backward(); }, "hook: refused", watch);
+  const auto c = tg::tensor<double>({1, 2}, {2});
+  check_refused([&] { return c.register_hook([](const tg::Tensor<double>& g) { return g; }); },
+                "register_hook: cannot register a hook on a tensor of shape [2] that does not require grad", Watch(c));
+  check_refused([&] { return z.register_post_accumulate_grad_hook([](const tg::Tensor<double>&) {}); },
+                "register_post_accumulate_grad_hook: only leaf tensors have an accumulated grad, but this one of shape [3] comes "
+                "from MulBackward", Watch(z));
+  y.backward();
+  CHECK(w.grad().to_vector() == std::vector<double>{5, 5});
+  CHECK(x.grad().to_vector() == std::vector<double>{6, 8, 10});
+}
+
 TEST_CASE("random fills check their parameters and draw nothing when they refuse") {
   auto x = tg::zeros({3});
   const Watch watch(x);

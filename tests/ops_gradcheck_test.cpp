@@ -486,3 +486,72 @@ TEST_CASE("gradcheck: matmul + bias + sigmoid * softmax + keepdim reductions + m
     return tg::sigmoid(h) * tg::softmax(h, 0) - tg::log_softmax(h, -1) * mask;
   }, {X, W, b});
 }
+
+// ---- joins, nn ops and losses ---------------------------------------------------------------
+
+TEST_CASE("gradcheck: cat and stack of several tensors, along every dim") {
+  SEED(901);
+  Td a = leaf_randn({2, 3}), b = leaf_randn({2, 1}), c = leaf_randn({2, 4}), d = leaf_randn({2, 3});
+  require_gradcheck([](const Inputs& in) { return tg::cat({in[0], in[1], in[2]}, 1); }, {a, b, c});
+  require_gradcheck([](const Inputs& in) { return tg::cat({in[0], in[1], in[0]}, -1).pow(2); }, {a, b});
+  require_gradcheck([](const Inputs& in) { return tg::cat({in[0], in[1]}, 0); }, {a, d});
+  // more inputs than a node keeps inline
+  require_gradcheck([](const Inputs& in) { return tg::cat({in[0], in[1], in[2], in[3], in[0]}, 1).tanh(); }, {a, b, c, d});
+  require_gradcheck([](const Inputs& in) { return tg::stack({in[0], in[1], in[0] * in[1]}, 0); }, {a, d});
+  require_gradcheck([](const Inputs& in) { return tg::stack({in[0], in[1], in[1], in[0]}, 2).sigmoid(); }, {a, d});
+  CHECK(tg::stack({a, d}, 1).shape() == tg::Shape{2, 2, 3});
+  CHECK(tg::cat({a, b, c}, 1).shape() == tg::Shape{2, 8});
+}
+
+TEST_CASE("gradcheck: linear with and without bias, 2-D and 3-D input") {
+  SEED(902);
+  namespace F = tg::nn::functional;
+  Td x = leaf_randn({4, 3}), x3 = leaf_randn({2, 4, 3}), w = leaf_randn({5, 3}), b = leaf_randn({5});
+  require_gradcheck([](const Inputs& in) { return F::linear(in[0], in[1], in[2]); }, {x, w, b});
+  require_gradcheck([](const Inputs& in) { return F::linear(in[0], in[1]).tanh(); }, {x, w});
+  require_gradcheck([](const Inputs& in) { return F::linear(in[0], in[1], in[2]).pow(3); }, {x3, w, b});
+}
+
+TEST_CASE("gradcheck: batch_norm in training and eval, with and without weight and bias") {
+  SEED(903);
+  namespace F = tg::nn::functional;
+  Td x = leaf_randn({5, 3}), x3 = leaf_randn({4, 3, 2}), w = leaf_nonzero({3}), b = leaf_randn({3});
+  F::BatchNormOptions train, eval;
+  eval.training = false;
+  // fresh running statistics per call: training updates them in place
+  auto stats = [](bool mean) { return mean ? tg::zeros<double>({3}) : tg::full<double>({3}, 1.5); };
+  require_gradcheck([&](const Inputs& in) { return F::batch_norm(in[0], stats(true), stats(false), in[1], in[2], train); },
+                    {x, w, b});
+  require_gradcheck([&](const Inputs& in) { return F::batch_norm(in[0], stats(true), stats(false), in[1], in[2], train).pow(2); },
+                    {x3, w, b});
+  require_gradcheck([&](const Inputs& in) { return F::batch_norm(in[0], Td(), Td(), Td(), Td(), train).tanh(); }, {x3});
+  require_gradcheck([&](const Inputs& in) { return F::batch_norm(in[0], stats(true), stats(false), in[1], in[2], eval).pow(3); },
+                    {x3, w, b});
+}
+
+TEST_CASE("gradcheck: dropout with a fixed mask") {
+  SEED(904);
+  Td x = leaf_randn({4, 5});
+  // each evaluation draws the same mask from its own generator
+  require_gradcheck([](const Inputs& in) {
+    tg::Generator gen(17);
+    tg::GeneratorGuard use(gen);
+    return tg::nn::functional::dropout(in[0], 0.4, true).pow(2);
+  }, {x});
+}
+
+TEST_CASE("gradcheck: binary cross entropy and mean squared error") {
+  SEED(905);
+  namespace F = tg::nn::functional;
+  Td p = leaf_positive({3, 4}, 0.1, 0.8), t = leaf_positive({3, 4}, 0.0, 1.0), y = leaf_randn({3, 4});
+  require_gradcheck([](const Inputs& in) { return F::binary_cross_entropy(in[0], in[1]); }, {p, t});
+  require_gradcheck([](const Inputs& in) { return F::binary_cross_entropy(tg::sigmoid(in[0]), in[1]); }, {y, t});
+  require_gradcheck([](const Inputs& in) { return F::mse_loss(in[0], in[1]); }, {y, t});
+}
+
+TEST_CASE("gradcheck: clamp_min") {
+  SEED(906);
+  Td x = leaf_nonzero({3, 4}, 0.3);
+  require_gradcheck([](const Inputs& in) { return tg::clamp_min(in[0], 0.0).pow(2); }, {x});
+  require_gradcheck([](const Inputs& in) { return tg::clamp_min(in[0] * in[0], -1.0); }, {x});
+}
