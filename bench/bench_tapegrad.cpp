@@ -70,6 +70,28 @@ void BM_seed(benchmark::State& state) {
 }
 BENCHMARK(BM_seed);
 
+// hvp: a Hessian-vector product of the seed model's loss in its parameters (training mode:
+// BatchNorm's batch statistics and Dropout's mask, drawn afresh each step, are differentiated
+// through): g = grad(loss, params, create_graph), then grad(sum(g * v), params).
+void BM_hvp(benchmark::State& state) {
+  SeedDemo demo(42);
+  const std::vector<tg::Tensor<float>> params = demo.model.parameters();
+  std::vector<tg::Tensor<float>> v;
+  for (const auto& p : params) v.push_back(tg::randn(p.shape()));
+  auto step = [&] {
+    auto p = demo.model(demo.X);
+    auto loss = -tg::mean(demo.y * tg::log(p + 1e-8) + (1 - demo.y) * tg::log(1 - p + 1e-8));
+    auto g = tg::autograd::grad({loss}, params, {}, true, true);
+    auto gv = (g[0] * v[0]).sum();
+    for (size_t i = 1; i < g.size(); ++i) gv = gv + (g[i] * v[i]).sum();
+    return tg::autograd::grad({gv}, params, {}, std::nullopt, false, true);
+  };
+  for (int i = 0; i < 3; ++i) step();
+  AllocationScope allocations(state);
+  for (auto _ : state) benchmark::DoNotOptimize(step()[0].data());
+}
+BENCHMARK(BM_hvp);
+
 // tiny: per-op overhead: 200 scalar ops on a one-element tensor, then backward.
 void BM_tiny(benchmark::State& state) {
   auto x = tg::ones({1}).requires_grad_();

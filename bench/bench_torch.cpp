@@ -43,6 +43,24 @@ void BM_seed(benchmark::State& state) {
 }
 BENCHMARK(BM_seed);
 
+void BM_hvp(benchmark::State& state) {
+  SeedDemo demo(42);
+  const std::vector<torch::Tensor> params = demo.model->parameters();
+  std::vector<torch::Tensor> v;
+  for (const auto& p : params) v.push_back(torch::randn(p.sizes()));
+  auto step = [&] {
+    auto p = demo.model->forward(demo.X);
+    auto loss = -torch::mean(demo.y * torch::log(p + 1e-8) + (1 - demo.y) * torch::log(1 - p + 1e-8));
+    auto g = torch::autograd::grad({loss}, params, {}, true, true);
+    auto gv = (g[0] * v[0]).sum();
+    for (size_t i = 1; i < g.size(); ++i) gv = gv + (g[i] * v[i]).sum();
+    return torch::autograd::grad({gv}, params, {}, c10::nullopt, false, true);
+  };
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step()[0].data_ptr());
+}
+BENCHMARK(BM_hvp);
+
 void BM_tiny(benchmark::State& state) {
   auto x = torch::ones({1}).requires_grad_();
   auto step = [&] {

@@ -1,5 +1,5 @@
 #pragma once
-// The layers: Linear, BatchNorm1d, Dropout, and the activations ReLU, Sigmoid, Softmax, each
+// The layers: Linear, BatchNorm1d, Dropout, and the activations ReLU, Sigmoid, Tanh, Softmax, each
 // with PyTorch's parameters, initialisation and semantics.
 #include <cmath>
 
@@ -112,6 +112,12 @@ class Sigmoid : public Module<T> {
 };
 
 template <class T = float>
+class Tanh : public Module<T> {
+ public:
+  Tensor<T> forward(const Tensor<T>& x) override { return tanh(x); }
+};
+
+template <class T = float>
 class Softmax : public Module<T> {
  public:
   explicit Softmax(int64_t dim = -1) : dim(dim) {}
@@ -132,6 +138,7 @@ Dropout()->Dropout<float>;
 Dropout(double)->Dropout<float>;
 ReLU()->ReLU<float>;
 Sigmoid()->Sigmoid<float>;
+Tanh()->Tanh<float>;
 Softmax()->Softmax<float>;
 Softmax(int64_t)->Softmax<float>;
 
