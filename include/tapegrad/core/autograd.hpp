@@ -708,6 +708,13 @@ Tensor<T> Tensor<T>::detach() const {
   return detail::alias_with_shape(*this, i.sizes);
 }
 
+// A copy of the values that stays in the graph (the gradient passes through), as PyTorch's.
+template <class T>
+Tensor<T> Tensor<T>::clone() const {
+  checked("clone");
+  return detail::copy_gradient(*this);
+}
+
 template <class T>
 template <class F>
 uint64_t Tensor<T>::register_hook(F&& fn) const {

@@ -22,6 +22,13 @@ template <class T>
 class Tensor;
 
 namespace detail {
+// The op methods' bodies, defined in ops/tensor_methods.hpp: calling an op method where that
+// header is not included fails to compile (incomplete TensorOps), rather than to link.
+template <class T>
+struct TensorOps;
+}  // namespace detail
+
+namespace detail {
 
 template <class T>
 class Node;
@@ -130,40 +137,40 @@ class Tensor {
   Tensor& bernoulli_(double p = 0.5);
 
   // ---- elementwise (libtorch's method spellings of the free functions) -----------------
-  Tensor exp() const;
-  Tensor log() const;
-  Tensor sqrt() const;
-  Tensor abs() const;
-  Tensor pow(double exponent) const;
-  Tensor tanh() const;
-  Tensor sigmoid() const;
-  Tensor relu() const;
-  Tensor neg() const;
-  Tensor reciprocal() const;
-  Tensor softmax(int64_t dim) const;
-  Tensor log_softmax(int64_t dim) const;
+  Tensor exp() const { return detail::TensorOps<T>::exp(*this); }
+  Tensor log() const { return detail::TensorOps<T>::log(*this); }
+  Tensor sqrt() const { return detail::TensorOps<T>::sqrt(*this); }
+  Tensor abs() const { return detail::TensorOps<T>::abs(*this); }
+  Tensor pow(double exponent) const { return detail::TensorOps<T>::pow(*this, exponent); }
+  Tensor tanh() const { return detail::TensorOps<T>::tanh(*this); }
+  Tensor sigmoid() const { return detail::TensorOps<T>::sigmoid(*this); }
+  Tensor relu() const { return detail::TensorOps<T>::relu(*this); }
+  Tensor neg() const { return detail::TensorOps<T>::neg(*this); }
+  Tensor reciprocal() const { return detail::TensorOps<T>::reciprocal(*this); }
+  Tensor softmax(int64_t dim) const { return detail::TensorOps<T>::softmax(*this, dim); }
+  Tensor log_softmax(int64_t dim) const { return detail::TensorOps<T>::log_softmax(*this, dim); }
 
   // ---- reductions ---------------------------------------------------------------------
-  Tensor sum() const;
-  Tensor sum(int64_t dim, bool keepdim = false) const;
-  Tensor mean() const;
-  Tensor mean(int64_t dim, bool keepdim = false) const;
-  Tensor var() const;  // unbiased, over all elements
-  Tensor var(int64_t dim, bool unbiased = true, bool keepdim = false) const;
-  Tensor max() const;
-  Tensor max(int64_t dim, bool keepdim = false) const;
+  Tensor sum() const { return detail::TensorOps<T>::sum(*this); }
+  Tensor sum(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::sum(*this, dim, keepdim); }
+  Tensor mean() const { return detail::TensorOps<T>::mean(*this); }
+  Tensor mean(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::mean(*this, dim, keepdim); }
+  Tensor var() const { return detail::TensorOps<T>::var(*this); }  // unbiased, over all elements
+  Tensor var(int64_t dim, bool unbiased = true, bool keepdim = false) const { return detail::TensorOps<T>::var(*this, dim, unbiased, keepdim); }
+  Tensor max() const { return detail::TensorOps<T>::max(*this); }
+  Tensor max(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::max(*this, dim, keepdim); }
 
   // ---- shape --------------------------------------------------------------------------
-  Tensor reshape(const Shape& shape) const;
-  Tensor view(const Shape& shape) const;
+  Tensor reshape(const Shape& shape) const { return detail::TensorOps<T>::reshape(*this, shape); }
+  Tensor view(const Shape& shape) const { return detail::TensorOps<T>::view(*this, shape); }
   Tensor flatten() const { return reshape({-1}); }
-  Tensor unsqueeze(int64_t d) const;
-  Tensor squeeze() const;
-  Tensor squeeze(int64_t d) const;
-  Tensor t() const;
-  Tensor transpose(int64_t d0, int64_t d1) const;
-  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
-  Tensor matmul(const Tensor& other) const;
+  Tensor unsqueeze(int64_t d) const { return detail::TensorOps<T>::unsqueeze(*this, d); }
+  Tensor squeeze() const { return detail::TensorOps<T>::squeeze(*this); }
+  Tensor squeeze(int64_t d) const { return detail::TensorOps<T>::squeeze(*this, d); }
+  Tensor t() const { return detail::TensorOps<T>::t(*this); }
+  Tensor transpose(int64_t d0, int64_t d1) const { return detail::TensorOps<T>::transpose(*this, d0, d1); }
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const { return detail::TensorOps<T>::narrow(*this, dim, start, length); }
+  Tensor matmul(const Tensor& other) const { return detail::TensorOps<T>::matmul(*this, other); }
 
   // ---- internals used by ops -----------------------------------------------------------
   Impl* impl() const { return impl_.get(); }
@@ -256,3 +263,7 @@ Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
 
 }  // namespace detail
 }  // namespace tapegrad
+
+// The rest of core, where the methods declared above that are not ops are defined (backward,
+// fill_, uniform_, ...): any core header alone gives a program that links.
+#include "generator.hpp"

@@ -1,80 +1,49 @@
 #pragma once
-// Tensor's op methods, each the free function of the same name.
+// Tensor's op methods, each the free function of the same name: core/tensor.hpp calls them
+// through detail::TensorOps, which only this header defines.
 #include "linalg.hpp"
 #include "softmax.hpp"
 #include "unary.hpp"
 
 namespace tapegrad {
 
-// A copy of the values that stays in the graph (the gradient passes through), as PyTorch's.
-template <class T>
-Tensor<T> Tensor<T>::clone() const {
-  checked("clone");
-  return detail::copy_gradient(*this);
-}
+namespace detail {
 
+// The bodies of Tensor's op methods (core/tensor.hpp declares this struct and calls it), each the
+// free function of the same name.
 template <class T>
-Tensor<T> Tensor<T>::exp() const { return tapegrad::exp(*this); }
-template <class T>
-Tensor<T> Tensor<T>::log() const { return tapegrad::log(*this); }
-template <class T>
-Tensor<T> Tensor<T>::sqrt() const { return tapegrad::sqrt(*this); }
-template <class T>
-Tensor<T> Tensor<T>::abs() const { return tapegrad::abs(*this); }
-template <class T>
-Tensor<T> Tensor<T>::pow(double exponent) const { return tapegrad::pow(*this, exponent); }
-template <class T>
-Tensor<T> Tensor<T>::tanh() const { return tapegrad::tanh(*this); }
-template <class T>
-Tensor<T> Tensor<T>::sigmoid() const { return tapegrad::sigmoid(*this); }
-template <class T>
-Tensor<T> Tensor<T>::relu() const { return tapegrad::relu(*this); }
-template <class T>
-Tensor<T> Tensor<T>::neg() const { return -*this; }
-template <class T>
-Tensor<T> Tensor<T>::reciprocal() const { return tapegrad::reciprocal(*this); }
-template <class T>
-Tensor<T> Tensor<T>::softmax(int64_t dim) const { return tapegrad::softmax(*this, dim); }
-template <class T>
-Tensor<T> Tensor<T>::log_softmax(int64_t dim) const { return tapegrad::log_softmax(*this, dim); }
+struct TensorOps {
+  static Tensor<T> exp(const Tensor<T>& self) { return tapegrad::exp(self); }
+  static Tensor<T> log(const Tensor<T>& self) { return tapegrad::log(self); }
+  static Tensor<T> sqrt(const Tensor<T>& self) { return tapegrad::sqrt(self); }
+  static Tensor<T> abs(const Tensor<T>& self) { return tapegrad::abs(self); }
+  static Tensor<T> pow(const Tensor<T>& self, double exponent) { return tapegrad::pow(self, exponent); }
+  static Tensor<T> tanh(const Tensor<T>& self) { return tapegrad::tanh(self); }
+  static Tensor<T> sigmoid(const Tensor<T>& self) { return tapegrad::sigmoid(self); }
+  static Tensor<T> relu(const Tensor<T>& self) { return tapegrad::relu(self); }
+  static Tensor<T> neg(const Tensor<T>& self) { return -self; }
+  static Tensor<T> reciprocal(const Tensor<T>& self) { return tapegrad::reciprocal(self); }
+  static Tensor<T> softmax(const Tensor<T>& self, int64_t dim) { return tapegrad::softmax(self, dim); }
+  static Tensor<T> log_softmax(const Tensor<T>& self, int64_t dim) { return tapegrad::log_softmax(self, dim); }
+  static Tensor<T> sum(const Tensor<T>& self) { return tapegrad::sum(self); }
+  static Tensor<T> sum(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::sum(self, dim, keepdim); }
+  static Tensor<T> mean(const Tensor<T>& self) { return tapegrad::mean(self); }
+  static Tensor<T> mean(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::mean(self, dim, keepdim); }
+  static Tensor<T> var(const Tensor<T>& self) { return tapegrad::var(self); }
+  static Tensor<T> var(const Tensor<T>& self, int64_t dim, bool unbiased, bool keepdim) { return tapegrad::var(self, dim, unbiased, keepdim); }
+  static Tensor<T> max(const Tensor<T>& self) { return tapegrad::max(self); }
+  static Tensor<T> max(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::max(self, dim, keepdim); }
+  static Tensor<T> reshape(const Tensor<T>& self, const Shape& shape) { return tapegrad::reshape(self, shape); }
+  static Tensor<T> view(const Tensor<T>& self, const Shape& shape) { return tapegrad::view(self, shape); }
+  static Tensor<T> unsqueeze(const Tensor<T>& self, int64_t d) { return tapegrad::unsqueeze(self, d); }
+  static Tensor<T> squeeze(const Tensor<T>& self) { return tapegrad::squeeze(self); }
+  static Tensor<T> squeeze(const Tensor<T>& self, int64_t d) { return tapegrad::squeeze(self, d); }
+  static Tensor<T> t(const Tensor<T>& self) { return tapegrad::t(self); }
+  static Tensor<T> transpose(const Tensor<T>& self, int64_t d0, int64_t d1) { return tapegrad::transpose(self, d0, d1); }
+  static Tensor<T> narrow(const Tensor<T>& self, int64_t dim, int64_t start, int64_t length) { return tapegrad::narrow(self, dim, start, length); }
+  static Tensor<T> matmul(const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::matmul(self, other); }
+};
 
-template <class T>
-Tensor<T> Tensor<T>::sum() const { return tapegrad::sum(*this); }
-template <class T>
-Tensor<T> Tensor<T>::sum(int64_t dim, bool keepdim) const { return tapegrad::sum(*this, dim, keepdim); }
-template <class T>
-Tensor<T> Tensor<T>::mean() const { return tapegrad::mean(*this); }
-template <class T>
-Tensor<T> Tensor<T>::mean(int64_t dim, bool keepdim) const { return tapegrad::mean(*this, dim, keepdim); }
-template <class T>
-Tensor<T> Tensor<T>::var() const { return tapegrad::var(*this); }
-template <class T>
-Tensor<T> Tensor<T>::var(int64_t dim, bool unbiased, bool keepdim) const {
-  return tapegrad::var(*this, dim, unbiased, keepdim);
-}
-template <class T>
-Tensor<T> Tensor<T>::max() const { return tapegrad::max(*this); }
-template <class T>
-Tensor<T> Tensor<T>::max(int64_t dim, bool keepdim) const { return tapegrad::max(*this, dim, keepdim); }
-template <class T>
-Tensor<T> Tensor<T>::reshape(const Shape& shape) const { return tapegrad::reshape(*this, shape); }
-template <class T>
-Tensor<T> Tensor<T>::view(const Shape& shape) const { return tapegrad::view(*this, shape); }
-template <class T>
-Tensor<T> Tensor<T>::unsqueeze(int64_t d) const { return tapegrad::unsqueeze(*this, d); }
-template <class T>
-Tensor<T> Tensor<T>::squeeze() const { return tapegrad::squeeze(*this); }
-template <class T>
-Tensor<T> Tensor<T>::squeeze(int64_t d) const { return tapegrad::squeeze(*this, d); }
-template <class T>
-Tensor<T> Tensor<T>::t() const { return tapegrad::t(*this); }
-template <class T>
-Tensor<T> Tensor<T>::transpose(int64_t d0, int64_t d1) const { return tapegrad::transpose(*this, d0, d1); }
-template <class T>
-Tensor<T> Tensor<T>::narrow(int64_t dim, int64_t start, int64_t length) const {
-  return tapegrad::narrow(*this, dim, start, length);
-}
-template <class T>
-Tensor<T> Tensor<T>::matmul(const Tensor& other) const { return tapegrad::matmul(*this, other); }
+}  // namespace detail
 
 }  // namespace tapegrad
