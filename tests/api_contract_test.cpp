@@ -1,4 +1,4 @@
-// API.md, written out: every call of the contract for the core, nn and optim, spelled as a
+// docs/API.md, written out: every call of the contract for the core, nn and optim, spelled as a
 // user spells it. If this file stops compiling, the contract is broken.
 #include <tapegrad/tapegrad.hpp>
 
@@ -6,7 +6,7 @@
 
 namespace tg = tapegrad;
 
-TEST_CASE("API.md: Tensor") {
+TEST_CASE("docs/API.md: Tensor") {
   tg::Tensor<> undefined;
   CHECK_FALSE(undefined.defined());
   tg::Shape shape = {2, 3};
@@ -44,7 +44,7 @@ TEST_CASE("API.md: Tensor") {
   x.uniform_(-1, 1).normal_(0, 1).bernoulli_(0.5);
 }
 
-TEST_CASE("API.md: free functions") {
+TEST_CASE("docs/API.md: free functions") {
   tg::manual_seed(42);
   auto a = tg::zeros<double>({2, 2});
   auto b = tg::ones({2, 2});
@@ -73,7 +73,7 @@ TEST_CASE("API.md: free functions") {
         4 + 2 + 2 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 1);
 }
 
-TEST_CASE("API.md: nn and optim, the demo as a user writes it") {
+TEST_CASE("docs/API.md: nn and optim, the demo as a user writes it") {
   tg::manual_seed(42);
   auto X = tg::randn({100, 10});
   auto y = (X.sum(1) > 0).unsqueeze(1);
@@ -115,7 +115,7 @@ TEST_CASE("API.md: nn and optim, the demo as a user writes it") {
   custom.zero_grad();
 }
 
-TEST_CASE("API.md: errors") {
+TEST_CASE("docs/API.md: errors") {
   try {
     tg::matmul(tg::ones({100, 10}), tg::ones({20, 1}));
     FAIL("no throw");

@@ -13,7 +13,7 @@ the inputs are written too, so the C++ side computes on exactly the same numbers
 File format: tools/golden_io.py (what tests/support/helpers.hpp's read_golden reads), named
 tensors in row-major order with 17 significant digits.
 
-rng.txt: PyTorch's CPU random streams (see the project's reference/TORCH_RNG.md) for float
+rng.txt: PyTorch's CPU random streams (see docs/RANDOM_STREAMS.md) for float
 and double: randn on both normal paths (n < 16 with the cached scalar Box-Muller, n >= 16
 with the 16-wide block and its redrawn tail), rand, uniform_, normal_(mean, std),
 bernoulli_, nn.Linear's init, a seed above 2^32 and the default seed.

@@ -1,6 +1,6 @@
 #pragma once
-// The random generator: PyTorch's CPU streams, number for number (see TORCH_RNG.md in the
-// project's reference notes): a 32-bit Mersenne Twister, 24-bit float and 53-bit double
+// The random generator: PyTorch's CPU streams, number for number (see docs/RANDOM_STREAMS.md
+// in the repository): a 32-bit Mersenne Twister, 24-bit float and 53-bit double
 // uniforms, a cached scalar Box-Muller for fewer than 16 normals and the 16-wide block
 // Box-Muller for more.
 #include <algorithm>
