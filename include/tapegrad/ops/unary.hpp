@@ -76,9 +76,10 @@ Tensor<T> exp(const Tensor<T>& x) {
   x.checked("exp");
   Tensor<T> y = detail::make_tensor<T>(x.sizes());
   detail::exp_values(x.data(), y.data(), x.numel());
-  // Eigen 3.4's vectorized exp clamps its argument at -88.723 (float) / -709.784 (double), giving
-  // a denormal for every x below where the true value (and PyTorch's) is smaller or 0: redo those.
-  const T clamp = std::is_same_v<T, float> ? T(-88.72) : T(-709.78);
+  // Eigen 3.4's vectorised exp is not PyTorch's where the result is subnormal: SSE and AVX clamp
+  // the argument at -88.723 (float) / -709.784 (double), AVX-512 flushes every subnormal result
+  // to 0. Below log of the smallest normal (-87.34 / -708.40), std::exp redoes them.
+  const T clamp = std::is_same_v<T, float> ? T(-87.33) : T(-708.39);
   const T* px = x.data();
   T* py = y.data();
   for (int64_t i = 0, n = y.numel(); i < n; ++i) {
