@@ -123,3 +123,34 @@ TEST_CASE("docs/API.md: errors") {
     CHECK(std::string(e.what()) == "matmul: shapes [100, 10] and [20, 1] cannot be multiplied (10 != 20)");
   }
 }
+
+TEST_CASE("docs/API.md: higher-order gradients and hooks") {
+  auto x = tg::tensor<double>({0.3, -1.2}, {2}).requires_grad_();
+  auto y = (tg::tanh(x) * x).sum();
+  auto dx = tg::autograd::grad({y}, {x}, {}, true, true)[0];   // differentiable
+  auto ddx = tg::autograd::grad({dx.sum()}, {x})[0];            // second derivative
+  // d/dx (x tanh x) = tanh x + x (1 - tanh^2 x); d2 = 2 (1 - tanh^2 x)(1 - x tanh x)
+  for (int i = 0; i < 2; ++i) {
+    const double v = x.data()[i], t = std::tanh(v);
+    CHECK(std::abs(dx.data()[i] - (t + v * (1 - t * t))) < 1e-14);
+    CHECK(std::abs(ddx.data()[i] - 2 * (1 - t * t) * (1 - v * t)) < 1e-14);
+  }
+  auto all = tg::autograd::grad(std::vector<tg::Tensor<double>>{y}, std::vector<tg::Tensor<double>>{x},
+                                std::vector<tg::Tensor<double>>{}, std::nullopt, false, false);
+  CHECK(all.size() == 1);
+  auto z = (x * x).sum();
+  z.backward({}, std::nullopt, false);
+  z.backward(tg::scalar_tensor(1.0), true, true);
+  const uint64_t handle = x.register_hook([](const tg::Tensor<double>& g) { return g * 2; });
+  CHECK(x.remove_hook(handle));
+  x.register_post_accumulate_grad_hook([](const tg::Tensor<double>& leaf) { CHECK(leaf.grad().defined()); });
+  x.set_grad(tg::Tensor<double>());
+  (x * 3).sum().backward();
+  auto f = [](const tg::Tensor<double>& t) { return (t * t).sum(); };
+  namespace fn = tg::autograd::functional;
+  CHECK(fn::jacobian([](const tg::Tensor<double>& t) { return t * 2; }, x).shape() == tg::Shape{2, 2});
+  CHECK(fn::hessian(f, x).shape() == tg::Shape{2, 2});
+  CHECK(fn::vjp(f, x, tg::scalar_tensor(1.0)).second.shape() == tg::Shape{2});
+  CHECK(fn::hvp(f, x, tg::ones<double>({2})).second.to_vector() == std::vector<double>{2, 2});
+  CHECK(tg::testing::gradgradcheck([](const std::vector<tg::Tensor<double>>& in) { return tg::tanh(in[0]); }, {x}).ok);
+}

@@ -222,18 +222,7 @@ void check_matches(const tg::Tensor<T>& actual, const std::string& name) {
 }
 
 // The case names in the golden file: every "<case>.out.f64".
-std::set<std::string> golden_cases() {
-  std::set<std::string> cases;
-  const std::string suffix = ".out.f64";
-  for (const auto& entry : core_golden()) {
-    const std::string& n = entry.first;
-    if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-        n.rfind("mixed.", 0) != 0) {
-      cases.insert(n.substr(0, n.size() - suffix.size()));
-    }
-  }
-  return cases;
-}
+std::set<std::string> golden_cases() { return golden_case_names(core_golden(), ".out.f64", "mixed."); }
 
 // Runs one golden case: inputs from the file, forward, backward with the file's upstream
 // gradient, then the output and every input gradient against PyTorch's.

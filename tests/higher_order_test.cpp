@@ -222,18 +222,7 @@ std::map<std::string, CaseFn> cases() {
 }
 
 // The op case names in the golden file: every "<case>.y" outside "fn.".
-std::set<std::string> golden_cases() {
-  std::set<std::string> names;
-  const std::string suffix = ".y";
-  for (const auto& entry : golden()) {
-    const std::string& n = entry.first;
-    if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-        n.rfind("fn.", 0) != 0) {
-      names.insert(n.substr(0, n.size() - suffix.size()));
-    }
-  }
-  return names;
-}
+std::set<std::string> golden_cases() { return golden_case_names(golden(), ".y", "fn."); }
 
 // sum_i (results_i * weights_i).sum() over the defined results; undefined when none is.
 Tensor weighted_sum(const Vec& results, const Vec& weights) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -120,6 +121,20 @@ inline const Golden& golden_file(const std::string& file) {
   auto it = cache.find(file);
   if (it == cache.end()) it = cache.emplace(file, read_golden(file)).first;
   return it->second;
+}
+
+// The case names of a golden file: every name "<case><suffix>", less those starting with
+// `skip_prefix` (a file's composite cases, tested on their own).
+inline std::set<std::string> golden_case_names(const Golden& g, const std::string& suffix, const std::string& skip_prefix) {
+  std::set<std::string> cases;
+  for (const auto& entry : g) {
+    const std::string& n = entry.first;
+    if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+        n.rfind(skip_prefix, 0) != 0) {
+      cases.insert(n.substr(0, n.size() - suffix.size()));
+    }
+  }
+  return cases;
 }
 
 // The tensor `name` of a golden file; fails the test when there is none.

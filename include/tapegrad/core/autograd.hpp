@@ -158,15 +158,15 @@ class GradOut {
   int size() const { return grads_.size(); }
   // A saved output of the node (kept detached) as backward must see it: under create_graph,
   // an alias whose grad_fn is this node, so a gradient of the gradient flows back through it.
-  Tensor<T> output(const Tensor<T>& saved) const {
-    if (!GradMode::is_enabled()) return saved;
+  Tensor<T> output(const Tensor<T>& saved) const { return GradMode::is_enabled() ? attached(saved) : saved; }
+
+ private:
+  TAPEGRAD_NOINLINE Tensor<T> attached(const Tensor<T>& saved) const {
     Tensor<T> y = alias_with_shape(saved, saved.sizes());
     y.impl()->grad_fn = IntrusivePtr<Node<T>>(&node_);
     y.impl()->requires_grad = true;
     return y;
   }
-
- private:
   Node<T>& node_;
   SmallArray<Tensor<T>> grads_;
 };

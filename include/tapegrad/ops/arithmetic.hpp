@@ -70,8 +70,13 @@ Tensor<T> sum_to(const Tensor<T>& g, const Dims& shape) {
 // fused loop over values when no graph is recorded, on tensors (recording a graph, so the
 // derivative can be differentiated again) under create_graph.
 template <class T, class F>
+TAPEGRAD_COLD Tensor<T> elementwise_recorded(const F& f, const Tensor<T>& g, const Tensor<T>& s) {
+  return f(g, s);
+}
+template <class T, class F>
 Tensor<T> elementwise(const F& f, const Tensor<T>& g, const Tensor<T>& s) {
-  if (any_requires_grad(g, s)) return f(g, s);
+  // the recorded form is cold: only create_graph runs it, and so it costs less to compile
+  if (any_requires_grad(g, s)) return elementwise_recorded(f, g, s);
   return zip_tensor(g, s, f);
 }
 

@@ -117,14 +117,14 @@ Tensor<T> saved_channel_stat(const Tensor<T>& stats, int r, int rank) {
 //   eval:     dx = g * invstd * w
 //   dw = sum(g * x^), db = sum(g), per channel.
 template <class T>
-void differentiable_backward(const Tensor<T>& g, const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& stats,
+TAPEGRAD_COLD void differentiable_backward(const Tensor<T>& g, const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& stats,
                              bool training, double eps, GradOut<T>& grads) {
   const int rank = x.dim();
   const Shape channel_shape = rank == 3 ? Shape{1, x.size(1), 1} : Shape{1, x.size(1)};
   Tensor<T> xhat, invstd;
   if (training) {
     const Tensor<T> centered = x - channel_mean(x);
-    invstd = pow(channel_mean(centered * centered) + eps, -0.5);
+    invstd = 1 / sqrt(channel_mean(centered * centered) + eps);  // as pow(v, -0.5) computes it
     xhat = centered * invstd;
   } else {
     invstd = saved_channel_stat(stats, 1, rank);

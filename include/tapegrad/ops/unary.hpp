@@ -38,14 +38,21 @@ Tensor<T> sign(const Tensor<T>& x) {
 // relu's backward as an op of its own (PyTorch's threshold_backward): g where y > 0, else 0;
 // linear in g, and of zero derivative in y.
 template <class T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y);
+
+// relu_backward's own node: only create_graph records it (cold: compiled for size).
+template <class T>
+TAPEGRAD_COLD void record_relu_backward(Tensor<T>& gx, const Tensor<T>& g, const Tensor<T>& y) {
+  record(gx, "ThresholdBackwardBackward", [y](const Tensor<T>& gg, GradOut<T>& in) {
+    if (in.needed(0)) in[0] = relu_backward(gg, y);
+    if (in.needed(1)) in[1] = map_tensor(gg, [](T) { return T(0); });
+  }, g, y);
+}
+
+template <class T>
 Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& y) {
   Tensor<T> gx = zip_tensor(g, y, [](T gv, T yv) { return yv <= T(0) ? T(0) : gv; });  // relu'(0) = 0
-  if (any_requires_grad(g, y)) {
-    record(gx, "ThresholdBackwardBackward", [y](const Tensor<T>& gg, GradOut<T>& in) {
-      if (in.needed(0)) in[0] = relu_backward(gg, y);
-      if (in.needed(1)) in[1] = map_tensor(gg, [](T) { return T(0); });
-    }, g, y);
-  }
+  if (any_requires_grad(g, y)) record_relu_backward(gx, g, y);
   return gx;
 }
 
