@@ -1141,6 +1141,50 @@ void check_grads(const Executor<T>& run, const char* where) {
   for (const auto& x : run.extra_leaves) check(x);
 }
 
+// autograd::grad with create_graph gives backward's gradients (within rounding: the recorded
+// formulas may sum in another order), a second derivative through them runs, and neither
+// touches any grad(). The numbers of second derivatives are higher_order_test's business.
+template <class T>
+void higher_order_stage(Executor<T>& run, const tg::Tensor<T>& loss, const std::vector<tg::Tensor<T>>& leaves) {
+  using Tensor = tg::Tensor<T>;
+  std::vector<Tensor> wrt, grads_before;
+  for (const Tensor& l : leaves) {
+    if (!l.requires_grad()) continue;
+    wrt.push_back(l);
+    grads_before.push_back(snapshot(l.grad()));
+  }
+  if (wrt.empty()) return;
+  const std::vector<Tensor> g = tg::autograd::grad({loss}, wrt, {}, true, true, true);
+  Tensor total;
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    const Tensor& want = grads_before[i];
+    if (g[i].defined() != want.defined() && want.defined()) bug("autograd::grad missed a gradient backward gave");
+    if (!g[i].defined()) continue;
+    if (g[i].sizes() != wrt[i].sizes()) bug("autograd::grad gave a gradient of another shape");
+    if (run.tame_values && want.defined()) {
+      T scale = 1;
+      for (int64_t k = 0; k < want.numel(); ++k) scale = std::max(scale, std::abs(want.data()[k]));
+      const T tol = (std::is_same_v<T, double> ? T(1e-6) : T(1e-2)) * scale;
+      for (int64_t k = 0; k < want.numel(); ++k) {
+        const T a = g[i].data()[k], b = want.data()[k];
+        if (std::isfinite(b) && std::isfinite(scale) && !(std::abs(a - b) <= tol)) {
+          bug("autograd::grad with create_graph gave another gradient than backward");
+        }
+      }
+    }
+    if (g[i].requires_grad()) total = total.defined() ? total + (g[i] * g[i]).sum() : (g[i] * g[i]).sum();
+  }
+  if (total.defined()) {
+    const std::vector<Tensor> h = tg::autograd::grad({total}, wrt, {}, std::nullopt, false, true);
+    for (size_t i = 0; i < wrt.size(); ++i) {
+      if (h[i].defined() && (h[i].sizes() != wrt[i].sizes() || h[i].requires_grad())) bug("a second derivative has a bad shape or a graph");
+    }
+  }
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    if (!same_bits(grads_before[i], wrt[i].grad())) bug("autograd::grad changed a leaf's grad()");
+  }
+}
+
 template <class T>
 void final_stage(const Program& p, Executor<T>& run) {
   using Tensor = tg::Tensor<T>;
@@ -1238,6 +1282,7 @@ void final_stage(const Program& p, Executor<T>& run) {
         for (size_t i = 0; i < leaves.size(); ++i) {
           if (!same_bits(first[i], leaves[i].grad())) bug("a second backward after set_grad(undefined) gave other gradients");
         }
+        higher_order_stage(run, loss, leaves);
       }
     }
   } catch (const tg::Error& e) {
