@@ -65,3 +65,26 @@ TEST_CASE("narrow with a start or length near INT64_MAX is refused") {
   CHECK(x.narrow(0, 3, 0).numel() == 0);  // an empty slice at the end is fine
   CHECK(x.narrow(0, -1, 1).to_vector() == std::vector<double>{1.0});
 }
+
+TEST_CASE("an in-place fill cuts the tensor's history from the gradient") {
+  // c = clone(x); c.fill_(v): c still had CloneBackward, so x got a gradient through values
+  // that no longer depended on it (analytical 16, numerical 0). As PyTorch's FillBackward, the
+  // history now gets zero through every fill.
+  auto x = tg::tensor<double>({0.5}, {1}).requires_grad_();
+  auto fills = std::vector<std::function<void(tg::Tensor<double>&)>>{
+      [](tg::Tensor<double>& t) { t.fill_(2.0); }, [](tg::Tensor<double>& t) { t.zero_(); },
+      [](tg::Tensor<double>& t) { t.uniform_(1, 2); }, [](tg::Tensor<double>& t) { t.normal_(0, 1); },
+      [](tg::Tensor<double>& t) { t.bernoulli_(0.5); }};
+  for (auto& fill : fills) {
+    x.set_grad(tg::Tensor<double>());
+    auto c = x * 3;
+    fill(c);
+    CHECK(std::string(c.grad_fn_name()) == "FillBackward");
+    (c * x).sum().backward();  // d/dx = c, and nothing through c
+    REQUIRE(x.grad().defined());
+    CHECK(x.grad().item() == c.item());
+  }
+  // a leaf's fill (a layer's initialisation) records nothing
+  x.fill_(1.0);
+  CHECK(x.is_leaf());
+}

@@ -284,6 +284,23 @@ Tensor<T> copy_gradient(const Tensor<T>& g) {
   return out;
 }
 
+// After an in-place fill of `t` (fill_, zero_, uniform_, ...): its values no longer depend on
+// its history, so, as PyTorch's FillBackward, the history now gets a zero gradient through it.
+// Only a tensor made by an op has a history; a leaf's fill (a layer's initialisation) records
+// nothing.
+template <class T>
+void record_overwrite(Tensor<T>& t) {
+  if (!GradMode::is_enabled() || !t.impl()->grad_fn) return;
+  Tensor<T> before = alias_with_shape(t, t.sizes());
+  before.impl()->grad_fn = t.impl()->grad_fn;
+  before.impl()->requires_grad = true;
+  record(t, "FillBackward", [](const Tensor<T>& g, GradOut<T>& in) {
+    Tensor<T> zero = make_tensor<T>(g.sizes());
+    std::fill_n(zero.data(), zero.numel(), T(0));
+    in[0] = zero;
+  }, before);
+}
+
 // Adds `g` into `slot`: in place only when nothing else can see the slot's values and no
 // graph is being recorded.
 template <class T>
@@ -751,3 +768,7 @@ bool Tensor<T>::remove_hook(uint64_t handle) const {
 }
 
 }  // namespace tapegrad
+
+// The core headers that build on the tape (factories, the generator's fills), so that any core
+// header alone gives a program that links (see tensor.hpp).
+#include "generator.hpp"

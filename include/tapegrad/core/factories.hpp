@@ -90,6 +90,7 @@ template <class T>
 Tensor<T>& Tensor<T>::fill_(T value) {
   Impl& i = checked("fill_");
   std::fill_n(i.data, i.sizes.numel(), value);
+  detail::record_overwrite(*this);
   return *this;
 }
 

@@ -391,6 +391,7 @@ Tensor<T>& Tensor<T>::uniform_(double from, double to) {
   Impl& i = checked("uniform_");
   detail::check(from <= to, "uniform_: expects from <= to, but got from=", from, " to=", to);
   detail::uniform_fill(i.data, i.sizes.numel(), from, to, default_generator());
+  detail::record_overwrite(*this);
   return *this;
 }
 
@@ -399,6 +400,7 @@ Tensor<T>& Tensor<T>::normal_(double mean, double std) {
   Impl& i = checked("normal_");
   detail::check(std >= 0, "normal_: expects std >= 0.0, but got std=", std);
   detail::normal_fill(i.data, i.sizes.numel(), mean, std, default_generator());
+  detail::record_overwrite(*this);
   return *this;
 }
 
@@ -407,6 +409,7 @@ Tensor<T>& Tensor<T>::bernoulli_(double p) {
   Impl& i = checked("bernoulli_");
   detail::check(p >= 0 && p <= 1, "bernoulli_: expects 0 <= p <= 1, but got p=", p);
   detail::bernoulli_fill(i.data, i.sizes.numel(), p, default_generator());
+  detail::record_overwrite(*this);
   return *this;
 }
 

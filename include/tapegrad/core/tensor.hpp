@@ -266,4 +266,4 @@ Tensor<T> add_values(const Tensor<T>& a, const Tensor<T>& b) {
 
 // The rest of core, where the methods declared above that are not ops are defined (backward,
 // fill_, uniform_, ...): any core header alone gives a program that links.
-#include "generator.hpp"
+#include "autograd.hpp"
