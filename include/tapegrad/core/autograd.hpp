@@ -464,6 +464,13 @@ void count_hooked_leaf(BackwardRun<T>& run, TensorImpl<T>* leaf) {
   ++h->remaining;
 }
 
+// Drops what a pass kept for its own use: hooked leaves' partial sums, the old grad()s.
+template <class T>
+void release_pass_state(BackwardRun<T>& run) {
+  for (TensorImpl<T>* leaf : run.hooked_leaves) leaf->hooks->pending = Tensor<T>();
+  run.previous_grads.clear();
+}
+
 // Plays the tape backwards from `roots` with output gradients `grads` (defined, of the roots'
 // shapes). Gradients flow to leaves' grad(), or, when run.inputs is set, into run.captured.
 template <class T>
@@ -555,16 +562,14 @@ TAPEGRAD_NOINLINE void run_backward(BackwardRun<T>& run, const Tensor<T>* roots,
   } catch (...) {
     // Nothing changed: pending sums dropped, every leaf's grad() back to what it was.
     for (Node<T>* n : order) n->pending_grad = Tensor<T>();
-    for (TensorImpl<T>* leaf : run.hooked_leaves) leaf->hooks->pending = Tensor<T>();
     for (size_t i = run.previous_grads.size(); i-- > 0;) {
       run.previous_grads[i].first->grad = std::move(run.previous_grads[i].second);
       run.previous_grads[i].first->grad_epoch = 0;
     }
-    run.previous_grads.clear();
+    release_pass_state(run);
     throw;
   }
-  for (TensorImpl<T>* leaf : run.hooked_leaves) leaf->hooks->pending = Tensor<T>();
-  run.previous_grads.clear();
+  release_pass_state(run);
 }
 
 // The nesting depth of backward passes on this thread (a hook may start one).

@@ -30,7 +30,7 @@ template <class T>
 Tensor<T> sign(const Tensor<T>& x) {
   Tensor<T> y = map_tensor(x, [](T v) { return sign(v); });
   if (any_requires_grad(x)) {
-    record(y, "SignBackward", [](const Tensor<T>& g, GradOut<T>& in) { in[0] = map_tensor(g, [](T) { return T(0); }); }, x);
+    record(y, "SignBackward", [](const Tensor<T>& g, GradOut<T>& in) { in[0] = zeros_like(g); }, x);
   }
   return y;
 }
@@ -45,7 +45,7 @@ template <class T>
 TAPEGRAD_COLD void record_relu_backward(Tensor<T>& gx, const Tensor<T>& g, const Tensor<T>& y) {
   record(gx, "ThresholdBackwardBackward", [y](const Tensor<T>& gg, GradOut<T>& in) {
     if (in.needed(0)) in[0] = relu_backward(gg, y);
-    if (in.needed(1)) in[1] = map_tensor(gg, [](T) { return T(0); });
+    if (in.needed(1)) in[1] = zeros_like(gg);
   }, g, y);
 }
 
