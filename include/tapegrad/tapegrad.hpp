@@ -25,3 +25,7 @@
 #include "optim/optimizer.hpp"
 #include "testing/gradcheck.hpp"
 #include "autograd/functional.hpp"
+// Saving and loading (safetensors, torch.save files) need nlohmann/json: included when it is there.
+#if __has_include(<nlohmann/json.hpp>)
+#include "io.hpp"
+#endif

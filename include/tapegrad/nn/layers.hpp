@@ -57,7 +57,7 @@ class BatchNorm1d : public Module<T> {
     bias = this->register_parameter("bias", zeros<T>({num_features}));
     running_mean = this->register_buffer("running_mean", zeros<T>({num_features}));
     running_var = this->register_buffer("running_var", ones<T>({num_features}));
-    num_batches_tracked = this->register_buffer("num_batches_tracked", zeros<T>({}));
+    num_batches_tracked = this->register_buffer("num_batches_tracked", zeros<T>({}), /*integral=*/true);
   }
 
   TAPEGRAD_COLD ~BatchNorm1d() override {}

@@ -50,6 +50,70 @@ class Module {
   }
   const Named<std::shared_ptr<Module>>& named_children() const { return children_; }
 
+  // The parameters and buffers under PyTorch's keys and in its order: each module's own
+  // parameters, then its own buffers, then each child's entries under "name.".
+  TAPEGRAD_COLD Named<Tensor<T>> state_dict() const {
+    Named<Tensor<T>> out;
+    collect_state(out, "", nullptr);
+    return out;
+  }
+  // The keys of state_dict() that PyTorch holds as int64 (BatchNorm's num_batches_tracked):
+  // files store them as I64.
+  TAPEGRAD_COLD std::vector<std::string> integral_state_keys() const {
+    Named<Tensor<T>> entries;
+    std::vector<std::string> keys;
+    collect_state(entries, "", &keys);
+    return keys;
+  }
+
+  // What load_state_dict(sd, false) passed over.
+  struct LoadResult {
+    std::vector<std::string> missing_keys, unexpected_keys;
+  };
+
+  // Copies `sd`'s values into this module's parameters and buffers (the same tensors, so an
+  // optimizer holding them sees the new values). All or nothing: a key given twice or
+  // undefined, a shape that differs, or under `strict` a missing or unexpected key throws
+  // before anything is written.
+  TAPEGRAD_COLD LoadResult load_state_dict(const Named<Tensor<T>>& sd, bool strict = true) {
+    const Named<Tensor<T>> own = state_dict();
+    LoadResult result;
+    std::vector<std::pair<const Tensor<T>*, const Tensor<T>*>> copies;  // (destination, source)
+    std::vector<bool> given(own.size(), false);
+    for (size_t i = 0; i < sd.size(); ++i) {
+      const auto& [key, value] = sd[i];
+      for (size_t k = 0; k < i; ++k) {
+        detail::check(sd[k].first != key, "load_state_dict: the key \"", key, "\" is given twice");
+      }
+      size_t j = 0;
+      while (j < own.size() && own[j].first != key) ++j;
+      if (j == own.size()) {
+        result.unexpected_keys.push_back(key);
+        continue;
+      }
+      detail::check(value.defined(), "load_state_dict: \"", key, "\" is an undefined tensor");
+      detail::check(value.sizes() == own[j].second.sizes(), "load_state_dict: size mismatch for \"", key,
+                    "\": copying a tensor of shape ", value.sizes(), ", the shape in this module is ",
+                    own[j].second.sizes());
+      given[j] = true;
+      copies.push_back({&own[j].second, &value});
+    }
+    for (size_t j = 0; j < own.size(); ++j) {
+      if (!given[j]) result.missing_keys.push_back(own[j].first);
+    }
+    if (strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
+      detail::fail("load_state_dict: ", key_list("missing key(s)", result.missing_keys),
+                   !result.missing_keys.empty() && !result.unexpected_keys.empty() ? "; " : "",
+                   key_list("unexpected key(s)", result.unexpected_keys));
+    }
+    for (const auto& [destination, source] : copies) {
+      if (destination->data() != source->data()) {
+        std::copy(source->data(), source->data() + source->numel(), destination->data());
+      }
+    }
+    return result;
+  }
+
   // Forgets every parameter's gradient (PyTorch's set_to_none).
   void zero_grad() {
     for (Tensor<T>& p : parameters()) p.set_grad(Tensor<T>());
@@ -91,7 +155,9 @@ class Module {
     parameters_.push_back({std::move(name), t});
     return t;
   }
-  TAPEGRAD_COLD Tensor<T> register_buffer(std::string name, Tensor<T> t) {
+  // `integral`: PyTorch holds this buffer as int64 (a count), so files store it as I64.
+  TAPEGRAD_COLD Tensor<T> register_buffer(std::string name, Tensor<T> t, bool integral = false) {
+    if (integral) integral_buffers_.push_back(name);
     buffers_.push_back({std::move(name), t});
     return t;
   }
@@ -117,6 +183,28 @@ class Module {
     }
     for (const auto& child : children_) child.second->collect(out, prefix + child.first + ".", registry);
   }
+  // state_dict()'s pre-order: own parameters, own buffers, then each child; `integral`, when
+  // given, receives the keys of integral buffers.
+  TAPEGRAD_COLD void collect_state(Named<Tensor<T>>& out, const std::string& prefix,
+                                   std::vector<std::string>* integral) const {
+    for (const auto* registry : {&parameters_, &buffers_}) {
+      for (const auto& entry : *registry) {
+        if (entry.second.defined()) out.push_back({prefix + entry.first, entry.second});
+      }
+    }
+    if (integral) {
+      for (const auto& name : integral_buffers_) integral->push_back(prefix + name);
+    }
+    for (const auto& child : children_) child.second->collect_state(out, prefix + child.first + ".", integral);
+  }
+  // "missing key(s): "a", "b"", or nothing for no keys.
+  TAPEGRAD_COLD static std::string key_list(const char* what, const std::vector<std::string>& keys) {
+    if (keys.empty()) return "";
+    std::string s = what;
+    s += ": ";
+    for (size_t i = 0; i < keys.size(); ++i) s += (i ? ", \"" : "\"") + keys[i] + "\"";
+    return s;
+  }
   TAPEGRAD_COLD static std::vector<Tensor<T>> values(const Named<Tensor<T>>& named) {
     std::vector<Tensor<T>> out;
     out.reserve(named.size());
@@ -128,6 +216,7 @@ class Module {
   std::optional<InitDraws> init_draws_;
   Named<Tensor<T>> parameters_;
   Named<Tensor<T>> buffers_;
+  std::vector<std::string> integral_buffers_;
   Named<std::shared_ptr<Module>> children_;
 };
 

@@ -36,12 +36,7 @@ class Adam : public Optimizer<T> {
   Adam(std::vector<Tensor<T>> params, double lr = 1e-3) : Adam(std::move(params), AdamOptions(lr)) {}
   TAPEGRAD_COLD Adam(std::vector<Tensor<T>> params, const AdamOptions& options)
       : Optimizer<T>(std::move(params), "Adam"), options_(options), state_(this->params_.size()) {
-    const auto [b1, b2] = options.betas();
-    detail::check(options.lr() >= 0, "Adam: invalid learning rate: ", options.lr());
-    detail::check(options.eps() >= 0, "Adam: invalid epsilon value: ", options.eps());
-    detail::check(b1 >= 0 && b1 < 1, "Adam: invalid beta parameter at index 0: ", b1);
-    detail::check(b2 >= 0 && b2 < 1, "Adam: invalid beta parameter at index 1: ", b2);
-    detail::check(options.weight_decay() >= 0, "Adam: invalid weight_decay value: ", options.weight_decay());
+    validate(options);
   }
 
   const AdamOptions& options() const { return options_; }
@@ -49,6 +44,106 @@ class Adam : public Optimizer<T> {
   void set_lr(double v) {
     detail::check(v >= 0, "Adam: invalid learning rate: ", v);
     options_.lr(v);
+  }
+
+  const char* name() const override { return "Adam"; }
+
+  TAPEGRAD_COLD typename Optimizer<T>::State state_dict() const override {
+    typename Optimizer<T>::State out;
+    for (size_t i = 0; i < state_.size(); ++i) {
+      const State& s = state_[i];
+      if (!s.exp_avg.defined()) continue;
+      const std::string prefix = std::to_string(i) + ".";
+      out.tensors.push_back({prefix + "step", full<T>({}, static_cast<T>(s.step))});
+      out.tensors.push_back({prefix + "exp_avg", s.exp_avg.clone()});
+      out.tensors.push_back({prefix + "exp_avg_sq", s.exp_avg_sq.clone()});
+      if (s.max_exp_avg_sq.defined()) out.tensors.push_back({prefix + "max_exp_avg_sq", s.max_exp_avg_sq.clone()});
+    }
+    const auto [b1, b2] = options_.betas();
+    out.options = {{"lr", options_.lr()},         {"betas.0", b1},
+                   {"betas.1", b2},               {"eps", options_.eps()},
+                   {"weight_decay", options_.weight_decay()}, {"amsgrad", options_.amsgrad() ? 1.0 : 0.0, true},
+                   {"maximize", 0.0, true}};
+    return out;
+  }
+
+  TAPEGRAD_COLD void load_state_dict(const typename Optimizer<T>::State& state) override {
+    // The options first, into a copy checked as the constructor checks them.
+    AdamOptions options = options_;
+    double b1 = std::get<0>(options.betas()), b2 = std::get<1>(options.betas());
+    for (const auto& o : state.options) {
+      if (o.name == "lr") {
+        options.lr(o.value);
+      } else if (o.name == "betas.0") {
+        b1 = o.value;
+      } else if (o.name == "betas.1") {
+        b2 = o.value;
+      } else if (o.name == "eps") {
+        options.eps(o.value);
+      } else if (o.name == "weight_decay") {
+        options.weight_decay(o.value);
+      } else if (o.name == "amsgrad" && o.boolean) {
+        options.amsgrad(o.value != 0);
+      } else if ((o.name == "maximize" || o.name == "capturable" || o.name == "differentiable" || o.name == "fused") &&
+                 o.boolean) {
+        // torch.optim's switches for other code paths; tapegrad has only the default one
+        detail::check(o.value == 0, "Adam: load_state_dict: option \"", o.name, "\" = true is not supported");
+      } else if (o.name == "foreach" && o.boolean) {
+        // the multi-tensor form gives the same numbers
+      } else {
+        detail::fail("Adam: load_state_dict: unknown option \"", o.name, "\"");
+      }
+    }
+    options.betas({b1, b2});
+    validate(options);
+
+    // Then the per-parameter state, into a new list swapped in at the end.
+    StateList next(this->params_.size());
+    std::vector<uint8_t> seen(this->params_.size() * 4, 0);
+    static const char* const kNames[] = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    for (const auto& [key, value] : state.tensors) {
+      const size_t dot = key.find('.');
+      size_t index = 0, used = 0;
+      try {
+        index = std::stoul(key.substr(0, dot), &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      detail::check(dot != std::string::npos && used == dot && dot > 0, "Adam: load_state_dict: unexpected key \"",
+                    key, "\"");
+      detail::check(index < this->params_.size(), "Adam: load_state_dict: \"", key, "\" is for parameter ", index,
+                    " but the optimizer has ", this->params_.size());
+      const std::string field = key.substr(dot + 1);
+      int which = 0;
+      while (which < 4 && field != kNames[which]) ++which;
+      detail::check(which < 4, "Adam: load_state_dict: unexpected key \"", key, "\"");
+      detail::check(!seen[index * 4 + which], "Adam: load_state_dict: the key \"", key, "\" is given twice");
+      detail::check(value.defined(), "Adam: load_state_dict: \"", key, "\" is an undefined tensor");
+      seen[index * 4 + which] = 1;
+      State& s = next[index];
+      if (which == 0) {
+        detail::check(value.numel() == 1, "Adam: load_state_dict: \"", key, "\" has shape ", value.sizes(),
+                      ", not one value");
+        const double step = static_cast<double>(value.data()[0]);
+        detail::check(step >= 0 && step == std::floor(step) && step < 9.007199254740992e15,
+                      "Adam: load_state_dict: \"", key, "\" = ", step, " is not a step count");
+        s.step = static_cast<int64_t>(step);
+        continue;
+      }
+      detail::check(value.sizes() == this->params_[index].sizes(), "Adam: load_state_dict: \"", key, "\" has shape ",
+                    value.sizes(), " but parameter ", index, " has shape ", this->params_[index].sizes());
+      Tensor<T>& slot = which == 1 ? s.exp_avg : which == 2 ? s.exp_avg_sq : s.max_exp_avg_sq;
+      slot = value.detach().clone();
+    }
+    for (size_t i = 0; i < next.size(); ++i) {
+      const uint8_t* has = &seen[i * 4];
+      const bool any = has[0] || has[1] || has[2] || has[3];
+      const bool needed = has[0] && has[1] && has[2] && (has[3] || !options.amsgrad());
+      detail::check(!any || needed, "Adam: load_state_dict: the state of parameter ", i,
+                    " lacks one of step, exp_avg, exp_avg_sq", options.amsgrad() ? ", max_exp_avg_sq (amsgrad)" : "");
+    }
+    options_ = options;
+    state_.swap(next);
   }
 
   void step() override {
@@ -63,6 +158,15 @@ class Adam : public Optimizer<T> {
   }
 
  private:
+  TAPEGRAD_COLD static void validate(const AdamOptions& options) {
+    const auto [b1, b2] = options.betas();
+    detail::check(options.lr() >= 0, "Adam: invalid learning rate: ", options.lr());
+    detail::check(options.eps() >= 0, "Adam: invalid epsilon value: ", options.eps());
+    detail::check(b1 >= 0 && b1 < 1, "Adam: invalid beta parameter at index 0: ", b1);
+    detail::check(b2 >= 0 && b2 < 1, "Adam: invalid beta parameter at index 1: ", b2);
+    detail::check(options.weight_decay() >= 0, "Adam: invalid weight_decay value: ", options.weight_decay());
+  }
+
   struct State {
     int64_t step = 0;
     Tensor<T> exp_avg, exp_avg_sq, max_exp_avg_sq;

@@ -1,0 +1,184 @@
+#pragma once
+// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N,
+// N bytes of JSON `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__":
+// {string: string}}`, then the data buffer the offsets point into. The reader validates what the
+// reference implementation does, and more: the header inside the file and a JSON object with
+// no repeated key, every dtype known, shapes of nonnegative sizes, each tensor's byte span
+// equal to its element count times its element size, spans in order, back to back, covering
+// the buffer exactly (no gap, no overlap, nothing outside). The JSON goes through nlohmann/json
+// (Debian's nlohmann-json3-dev), the only header here with a dependency beyond Eigen.
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "record.hpp"
+
+namespace tapegrad::io {
+
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+namespace detail {
+
+// The JSON header may not be larger than this (the reference implementation's limit).
+inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
+
+// One shape from the header: an array of nonnegative integers.
+TAPEGRAD_COLD inline Shape parse_safetensors_shape(const nlohmann::json& j, const std::string& what) {
+  check(j.is_array(), what, ": \"shape\" is not an array");
+  Shape shape;
+  for (const auto& s : j) {
+    check(s.is_number_unsigned() || (s.is_number_integer() && s.get<int64_t>() >= 0), what,
+          ": \"shape\" holds ", s.dump(), ", not a nonnegative integer");
+    check(s.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), what, ": size ", s.dump(),
+          " is too large");
+    shape.push_back(s.get<int64_t>());
+  }
+  return shape;
+}
+
+}  // namespace detail
+
+// The tensors of a safetensors file, in the order of their data; `metadata`, when given,
+// receives the "__metadata__" entries. `path` names the file in errors.
+TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t size, const std::string& path,
+                                                     Metadata* metadata = nullptr) {
+  using detail::check;
+  const std::string file = "load: " + path;
+  check(size >= 8, file, ": truncated: ", size, " bytes, not even the 8-byte header length");
+  const uint64_t header_length = detail::load_le<uint64_t>(data);
+  check(header_length <= detail::kMaxSafetensorsHeader, file, ": header length ", header_length,
+        " exceeds the limit of ", detail::kMaxSafetensorsHeader, " bytes");
+  check(header_length <= size - 8, file, ": truncated: the header needs ", header_length, " bytes, the file has ",
+        size - 8, " after the length");
+  const char* header = reinterpret_cast<const char*>(data + 8);
+  check(header_length > 0 && header[0] == '{', file, ": the header is not a JSON object");
+
+  // Parse without exceptions; the callback catches what nlohmann would accept silently (a
+  // repeated key keeps its last value) and bounds the nesting.
+  std::set<std::string> keys;
+  std::string repeated;
+  bool too_deep = false;
+  const auto guard = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth > 3) too_deep = true;
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second &&
+        repeated.empty()) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  const nlohmann::json j = nlohmann::json::parse(header, header + header_length, guard, false);
+  check(!j.is_discarded(), file, ": the header is not valid JSON");
+  check(!too_deep, file, ": the header nests deeper than safetensors does");
+  check(repeated.empty(), file, ": the header names \"", repeated, "\" twice");
+  check(j.is_object(), file, ": the header is not a JSON object");
+
+  const uint64_t buffer_size = size - 8 - header_length;
+  const uint8_t* buffer = data + 8 + header_length;
+  struct Span {
+    uint64_t begin, end;
+    size_t record;
+  };
+  std::vector<Span> spans;
+  TensorRecords records;
+  for (const auto& [name, info] : j.items()) {
+    const std::string what = file + ": \"" + name + "\"";
+    if (name == "__metadata__") {
+      check(info.is_object(), what, " is not an object of strings");
+      for (const auto& [key, value] : info.items()) {
+        check(value.is_string(), what, ": the value of \"", key, "\" is not a string");
+        if (metadata) metadata->push_back({key, value.get<std::string>()});
+      }
+      continue;
+    }
+    check(info.is_object(), what, " is not an object");
+    check(info.contains("dtype") && info.contains("shape") && info.contains("data_offsets"), what,
+          " lacks one of \"dtype\", \"shape\", \"data_offsets\"");
+    check(info["dtype"].is_string(), what, ": \"dtype\" is not a string");
+    const std::string dtype_text = info["dtype"].get<std::string>();
+    const std::optional<DType> dtype = dtype_from_name(dtype_text);
+    check(dtype.has_value(), what, ": unsupported dtype \"", dtype_text,
+          "\" (tapegrad reads F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+    TensorRecord r;
+    r.name = name;
+    r.dtype = *dtype;
+    r.shape = detail::parse_safetensors_shape(info["shape"], what);
+    const nlohmann::json& offsets = info["data_offsets"];
+    check(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+          what, ": \"data_offsets\" is not a pair of nonnegative integers");
+    const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    check(begin <= end, what, ": data_offsets [", begin, ", ", end, "] run backwards");
+    check(end <= buffer_size, what, ": data_offsets [", begin, ", ", end, "] lie outside the ", buffer_size,
+          "-byte data buffer");
+    const int64_t numel = detail::checked_numel(r.shape, what);
+    int64_t bytes = 0;
+    check(!__builtin_mul_overflow(numel, dtype_size(r.dtype), &bytes) && static_cast<uint64_t>(bytes) == end - begin,
+          what, ": shape ", detail::shape_string(r.shape), " of ", dtype_text, " needs ", numel, " x ",
+          dtype_size(r.dtype), " bytes, but data_offsets [", begin, ", ", end, "] hold ", end - begin);
+    spans.push_back({begin, end, records.size()});
+    records.push_back(std::move(r));
+  }
+
+  // In buffer order, back to back from 0 to the end of the buffer.
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t expected = 0;
+  for (const Span& s : spans) {
+    const std::string& name = records[s.record].name;
+    check(s.begin >= expected, file, ": \"", name, "\" at data_offsets [", s.begin, ", ", s.end,
+          "] overlaps the tensor before it, which ends at ", expected);
+    check(s.begin == expected, file, ": a gap of ", s.begin - expected, " bytes before \"", name, "\" at offset ",
+          s.begin);
+    expected = s.end;
+  }
+  check(expected == buffer_size, file, ": the tensors cover ", expected, " bytes of the ", buffer_size,
+        "-byte data buffer");
+
+  TensorRecords ordered;
+  ordered.reserve(records.size());
+  for (const Span& s : spans) {
+    TensorRecord& r = records[s.record];
+    r.bytes.assign(buffer + s.begin, buffer + s.end);
+    ordered.push_back(std::move(r));
+  }
+  return ordered;
+}
+
+// The bytes of a safetensors file holding `records` in their order (metadata first in the
+// header, which is padded with spaces to a multiple of 8 bytes, as the reference writer does).
+TAPEGRAD_COLD inline std::vector<uint8_t> write_safetensors(const TensorRecords& records, const Metadata& metadata = {}) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : metadata) meta[key] = value;
+    header["__metadata__"] = std::move(meta);
+  }
+  uint64_t offset = 0;
+  std::set<std::string> names;
+  for (const TensorRecord& r : records) {
+    detail::check(r.name != "__metadata__", "save: a tensor may not be named \"__metadata__\"");
+    detail::check(names.insert(r.name).second, "save: the name \"", r.name, "\" is given twice");
+    const uint64_t end = offset + r.bytes.size();
+    header[r.name] = {{"dtype", dtype_name(r.dtype)}, {"shape", r.shape}, {"data_offsets", {offset, end}}};
+    offset = end;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + text.size() + offset);
+  const uint64_t length = text.size();
+  std::memcpy(out.data(), &length, 8);
+  std::memcpy(out.data() + 8, text.data(), text.size());
+  uint8_t* p = out.data() + 8 + text.size();
+  for (const TensorRecord& r : records) {
+    if (!r.bytes.empty()) std::memcpy(p, r.bytes.data(), r.bytes.size());
+    p += r.bytes.size();
+  }
+  return out;
+}
+
+}  // namespace tapegrad::io
