@@ -4,7 +4,8 @@
     python3 tests/fuzz/make_io_seeds.py tests/fuzz/corpus_torch_file tests/fuzz/corpus_safetensors
 
 corpus_torch_file/ (torch_file_fuzzer.cpp):
-    file_<fixture>       every .pt of tests/golden/io/, as the file (it starts with "PK\\3\\4")
+    file_<fixture>       every .pt of tests/golden/io/, as the file (it starts with "PK\\3\\4");
+                         file_byteorder_*: newer torch's byteorder and .data/ entries
     entries_<fixture>    its data.pkl and storages joined by "TGSEP": the harness packs them
                          into an archive with the right CRCs, so mutations reach the unpickler
     cut_<n>_<fixture>    truncated copies; crc_<fixture>: a flipped data byte
@@ -14,6 +15,7 @@ corpus_safetensors/ (safetensors_fuzzer.cpp):
     valid_<what>         every dtype, 0-d and empty tensors, metadata, header padding
     bad_<what>           a truncated header, overlapping and gapped spans, a repeated key, ...
 """
+import io
 import json
 import os
 import struct
@@ -93,6 +95,15 @@ def torch_seeds(out):
     proto4 = (b"\x80\x04\x95" + struct.pack("<Q", 20) + b"}\x94\x8c\x01w\x94\x8c\x0bcollections\x94\x8c\x0bOrderedDict"
               b"\x93)R\x94s.")
     write(out, "pickle_protocol4", proto4)
+    for order in ("little", "big"):  # newer torch's entries, in a zip Python writes (no data descriptors)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("archive/data.pkl", state_dict(("w", tensor("FloatStorage", "0", 6, 0, [2, 3], [3, 1]))))
+            z.writestr("archive/byteorder", order)
+            z.writestr("archive/data/0", six)
+            z.writestr("archive/version", "3\n")
+            z.writestr("archive/.data/serialization_id", "1234567890")
+        write(out, f"file_byteorder_{order}", buffer.getvalue())
     write(out, "pickle_metadata", state_dict(("w", tensor("FloatStorage", "0", 6, 0, [6], [1],
                                                           rest=b"\x88}}" + X("conj") + b"\x88s"))) + SEP + six)
 
