@@ -177,7 +177,6 @@ TAPEGRAD_COLD void load(optim::Optimizer<T>& optimizer, const std::string& path)
   io::detail::naming_file(path, [&] { optimizer.load_state_dict(state); });
 }
 
-#if 0 // GENSTATE
 // A generator's state (torch.get_rng_state()'s 5056 bytes) as safetensors: one U8 tensor
 // "rng_state", which torch.set_rng_state takes as it is.
 TAPEGRAD_COLD inline void save(Generator& gen, const std::string& path) {
@@ -197,6 +196,5 @@ TAPEGRAD_COLD inline void load(Generator& gen, const std::string& path) {
                     "load: ", path, ": not a generator state (one U8 tensor \"rng_state\")");
   io::detail::naming_file(path, [&] { gen.set_state(records[0].bytes); });
 }
-#endif // GENSTATE
 
 }  // namespace tapegrad
