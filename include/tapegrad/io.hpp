@@ -106,11 +106,12 @@ TAPEGRAD_COLD void save(const optim::Optimizer<T>& optimizer, const std::string&
     const bool is_step = key.size() > 5 && key.compare(key.size() - 5, 5, ".step") == 0;
     records.push_back(io::to_record("state." + key, t, is_step ? io::DType::F32 : io::dtype_of<T>()));
   }
-  nlohmann::ordered_json group = nlohmann::ordered_json::object();
+  using Json = io::detail::json_for<nlohmann::ordered_json, T>;
+  Json group = Json::object();
   for (const auto& o : state.options) {
     const size_t dot = o.name.find('.');
     if (dot == std::string::npos) {
-      group[o.name] = o.boolean ? nlohmann::ordered_json(o.value != 0) : nlohmann::ordered_json(o.value);
+      group[o.name] = o.boolean ? Json(o.value != 0) : Json(o.value);
     } else {  // "betas.0": element 0 of the list "betas"
       group[o.name.substr(0, dot)].push_back(o.value);
     }
@@ -118,7 +119,7 @@ TAPEGRAD_COLD void save(const optim::Optimizer<T>& optimizer, const std::string&
   std::vector<int64_t> params(optimizer.parameters().size());
   for (size_t i = 0; i < params.size(); ++i) params[i] = static_cast<int64_t>(i);
   group["params"] = params;
-  const nlohmann::ordered_json groups = nlohmann::ordered_json::array({group});
+  const Json groups = Json::array({group});
   io::write_file(path, io::write_safetensors(records, {{"optimizer", optimizer.name()}, {"param_groups", groups.dump()}}));
 }
 
@@ -138,31 +139,32 @@ TAPEGRAD_COLD void load(optim::Optimizer<T>& optimizer, const std::string& path)
   }
   check(!cls.empty() && !groups_text.empty(), file, ": not an optimizer checkpoint (no \"optimizer\" and \"param_groups\" metadata)");
   check(cls == optimizer.name(), file, ": a checkpoint of ", cls, ", not of ", optimizer.name());
-  const nlohmann::json groups = nlohmann::json::parse(groups_text, nullptr, false);
+  using Json = io::detail::json_for<nlohmann::json, T>;
+  const Json groups = Json::parse(groups_text, nullptr, false);
   check(!groups.is_discarded() && groups.is_array(), file, ": \"param_groups\" is not a JSON list");
   check(groups.size() == 1, file, ": ", groups.size(), " param groups; tapegrad's optimizers have one");
-  const nlohmann::json& group = groups[0];
+  const Json& group = groups[0];
   check(group.is_object(), file, ": the param group is not a JSON object");
 
   typename optim::Optimizer<T>::State state;
   for (auto it = group.begin(); it != group.end(); ++it) {
     const std::string& name = it.key();
-    const nlohmann::json& value = it.value();
+    const Json& value = it.value();
     if (name == "params") {
       check(value.is_array() && value.size() == optimizer.parameters().size(), file, ": the checkpoint is of ",
             value.is_array() ? value.size() : 0, " parameters, the optimizer has ", optimizer.parameters().size());
       for (size_t i = 0; i < value.size(); ++i) {
-        check(value[i].is_number_integer() && value[i].get<int64_t>() == static_cast<int64_t>(i), file,
+        check(value[i].is_number_integer() && value[i].template get<int64_t>() == static_cast<int64_t>(i), file,
               ": \"params\" is not 0, 1, ..., ", value.size() - 1);
       }
     } else if (value.is_boolean()) {
-      state.options.push_back({name, value.get<bool>() ? 1.0 : 0.0, true});
+      state.options.push_back({name, value.template get<bool>() ? 1.0 : 0.0, true});
     } else if (value.is_number()) {
-      state.options.push_back({name, value.get<double>()});
+      state.options.push_back({name, value.template get<double>()});
     } else if (value.is_array()) {
       for (size_t i = 0; i < value.size(); ++i) {
         check(value[i].is_number(), file, ": option \"", name, "\" holds ", value[i].dump());
-        state.options.push_back({name + "." + std::to_string(i), value[i].get<double>()});
+        state.options.push_back({name + "." + std::to_string(i), value[i].template get<double>()});
       }
     } else {
       check(value.is_null(), file, ": option \"", name, "\" holds ", value.dump());  // torch's foreach: None
@@ -175,7 +177,6 @@ TAPEGRAD_COLD void load(optim::Optimizer<T>& optimizer, const std::string& path)
   io::detail::naming_file(path, [&] { optimizer.load_state_dict(state); });
 }
 
-#if 0 // GENSTATE
 // A generator's state (torch.get_rng_state()'s 5056 bytes) as safetensors: one U8 tensor
 // "rng_state", which torch.set_rng_state takes as it is.
 TAPEGRAD_COLD inline void save(Generator& gen, const std::string& path) {
@@ -195,6 +196,5 @@ TAPEGRAD_COLD inline void load(Generator& gen, const std::string& path) {
                     "load: ", path, ": not a generator state (one U8 tensor \"rng_state\")");
   io::detail::naming_file(path, [&] { gen.set_state(records[0].bytes); });
 }
-#endif // GENSTATE
 
 }  // namespace tapegrad

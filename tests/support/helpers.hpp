@@ -68,7 +68,8 @@ void require_gradcheck(F&& f, const std::vector<tg::Tensor<double>>& inputs,
 // A golden file (tools/ writes them from PyTorch): blocks of
 //   name <rank> <d0> <d1> ...
 //   v0 v1 v2 ...
-// one value per whitespace-separated token, in row-major order, printed with 17 digits.
+// one value per whitespace-separated token, in row-major order, printed with 17 digits. A line
+// whose first token starts with # is a comment (tests/golden/interop/outputs.txt has a header).
 struct GoldenTensor {
   tg::Shape shape;
   std::vector<double> values;
@@ -81,6 +82,11 @@ inline std::map<std::string, GoldenTensor> read_golden(const std::string& file) 
   std::map<std::string, GoldenTensor> out;
   std::string name;
   while (in >> name) {
+    if (name[0] == '#') {
+      std::string comment;
+      std::getline(in, comment);
+      continue;
+    }
     GoldenTensor g;
     int rank = 0;
     in >> rank;

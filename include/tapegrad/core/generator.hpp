@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <mutex>  // std::recursive_mutex, std::lock_guard
+#include <cstring>  // std::memcpy
+#include <mutex>    // std::recursive_mutex, std::lock_guard
 #include <optional>
+#include <vector>
 #if defined(__AVX2__)
 #include <immintrin.h>
 #elif defined(__SSE2__)
@@ -32,6 +34,30 @@ class MT19937 {
     state_[0] = s;
     for (int i = 1; i < kN; ++i) state_[i] = 1812433253u * (state_[i - 1] ^ (state_[i - 1] >> 30)) + static_cast<uint32_t>(i);
     index_ = kN;
+    just_seeded_ = true;
+  }
+
+  // The position as PyTorch's at::mt19937 keeps it (torch.get_rng_state() stores it): `next`,
+  // the word the next draw reads, and `left`, which each draw decrements first, twisting when
+  // it reaches 0. Seeding gives left 1, next 0 (the first draw twists); after a draw that read
+  // word i, left is 624 - i and next is i + 1. So next is index_ and left + next = 625, except
+  // between a seed and the first twist, where index_ = 624 as after a whole block but torch
+  // says next 0: just_seeded_ tells the two apart.
+  struct TorchPosition {
+    int32_t left;
+    uint32_t next;
+  };
+  TorchPosition torch_position() const {
+    if (just_seeded_) return {1, 0};
+    return {kN + 1 - index_, static_cast<uint32_t>(index_)};
+  }
+  const uint32_t* words() const { return state_; }
+  // The state with these 624 words at this position, which must be one torch_position() can
+  // return (Generator::set_state checks it).
+  void assign(const uint32_t* words, TorchPosition position) {
+    std::copy(words, words + kN, state_);
+    just_seeded_ = position.next == 0;
+    index_ = just_seeded_ ? kN : static_cast<int>(position.next);
   }
 
   uint32_t operator()() {
@@ -139,10 +165,12 @@ class MT19937 {
 #endif
     state_[kN - 1] = mix(state_[kN - 1], state_[0], state_[kM - 1]);
     index_ = 0;
+    just_seeded_ = false;
   }
 
   uint32_t state_[kN];
   int index_ = kN;
+  bool just_seeded_ = true;  // no twist since seed(): see torch_position()
 };
 
 namespace detail {
@@ -156,6 +184,64 @@ inline double unit_double(uint32_t hi, uint32_t lo) {
 
 }  // namespace detail
 
+// torch.get_rng_state()'s bytes: PyTorch's CPUGeneratorImplState as x86-64 and aarch64 lay it
+// out (little-endian, each field at its natural alignment), read and written byte by byte so
+// that any host gives the same bytes. The legacy part (THGenerator's old state) comes first:
+//   [0, 8)        uint64 the_initial_seed   manual_seed's whole argument
+//   [8, 12)       int32  left               see MT19937::torch_position()
+//   [12, 16)      int32  seeded             1 (0 is refused, by torch too)
+//   [16, 24)      uint64 next
+//   [24, 5016)    uint64 state[624]         the 32-bit words, widened
+//   [5016, 5024)  double normal_x           torch writes 0; read only in the legacy layout
+//   [5024, 5032)  double normal_y           the cached double normal, when valid
+//   [5032, 5040)  double normal_rho         torch writes 0; read only in the legacy layout
+//   [5040, 5044)  int32  normal_is_valid
+//   [5044, 5048)  padding                   the legacy state ends here: 5048 bytes
+//   [5048, 5052)  float  next_float_normal_sample
+//   [5052]        bool   is_next_float_normal_sample_valid
+//   [5053, 5056)  padding
+// Torch fills a value-initialised struct (std::make_unique<CPUGeneratorImplState>()), so its
+// padding and unused fields are zeros (and were in every state the goldens hold); ours too.
+namespace detail::torch_rng_state {
+
+inline constexpr size_t kInitialSeed = 0, kLeft = 8, kSeeded = 12, kNext = 16, kWords = 24, kNormalX = 5016,
+                        kNormalY = 5024, kNormalRho = 5032, kNormalIsValid = 5040, kLegacySize = 5048,
+                        kFloatNormal = 5048, kFloatNormalIsValid = 5052, kSize = 5056;
+static_assert(kWords + 8 * MT19937::kN == kNormalX, "the state words fill the gap");
+
+inline uint64_t load(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline void store(uint8_t* p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+inline double load_double(const uint8_t* p) {
+  const uint64_t bits = load(p, 8);
+  double v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+inline float load_float(const uint8_t* p) {
+  const auto bits = static_cast<uint32_t>(load(p, 4));
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+inline void store_double(uint8_t* p, double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  store(p, bits, 8);
+}
+inline void store_float(uint8_t* p, float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  store(p, bits, 4);
+}
+
+}  // namespace detail::torch_rng_state
+
 class Generator {
  public:
   static constexpr uint64_t kDefaultSeed = 67280421310721ULL;  // PyTorch's default
@@ -164,9 +250,14 @@ class Generator {
 
   void manual_seed(uint64_t seed) {
     engine_.seed(static_cast<uint32_t>(seed));  // PyTorch seeds its mt19937 with the low 32 bits
+    initial_seed_ = seed;                       // and keeps all 64 for initial_seed()
     next_normal_.reset();
+    next_float_normal_.reset();
     offset_ = 0;
   }
+
+  // The last seed, all 64 bits (torch.initial_seed()); set_state sets it from the bytes.
+  uint64_t initial_seed() const { return initial_seed_; }
 
   uint32_t random() {
     ++offset_;
@@ -178,19 +269,108 @@ class Generator {
     engine_.generate(out, n);
   }
 
+  // The state as the 5056 bytes torch.get_rng_state() holds (layout above), so that
+  // torch.set_rng_state(torch.tensor(list(bytes), dtype=torch.uint8)) continues this stream.
+  TAPEGRAD_COLD std::vector<uint8_t> get_state() const {
+    namespace layout = detail::torch_rng_state;
+    std::vector<uint8_t> bytes(layout::kSize, 0);  // the padding and the unused fields stay 0, as torch's
+    uint8_t* b = bytes.data();
+    std::lock_guard lock(mutex_);
+    const MT19937::TorchPosition position = engine_.torch_position();
+    layout::store(b + layout::kInitialSeed, initial_seed_, 8);
+    layout::store(b + layout::kLeft, static_cast<uint32_t>(position.left), 4);
+    layout::store(b + layout::kSeeded, 1, 4);
+    layout::store(b + layout::kNext, position.next, 8);
+    const uint32_t* words = engine_.words();
+    for (int i = 0; i < MT19937::kN; ++i) layout::store(b + layout::kWords + 8 * i, words[i], 8);
+    if (next_normal_) {
+      layout::store_double(b + layout::kNormalY, *next_normal_);
+      layout::store(b + layout::kNormalIsValid, 1, 4);
+    }
+    if (next_float_normal_) {
+      layout::store_float(b + layout::kFloatNormal, *next_float_normal_);
+      b[layout::kFloatNormalIsValid] = 1;
+    }
+    return bytes;
+  }
+
+  // Sets the state from torch.get_rng_state()'s bytes (5056), or from the legacy layout's 5048
+  // (the old THGenerator state, which torch 1.13 still loads: its cached normal is
+  // normal_rho * sin(2 pi normal_x), and it has no float sample), as torch.set_rng_state does. Bytes torch would never write are
+  // refused (tapegrad::Error naming the field and its value) and the generator is unchanged;
+  // torch itself refuses fewer (it truncates words to 32 bits and reads any nonzero flag as
+  // true), but such bytes can only come from corruption or editing.
+  // The word count offset() restarts at 0, as after a seed: the bytes say nothing of what was
+  // drawn before, and a module's recorded initialisation draws (nn::Sequential's replay) must
+  // not be matched against a stream that was replaced under them.
+  TAPEGRAD_COLD void set_state(const std::vector<uint8_t>& bytes) {
+    namespace layout = detail::torch_rng_state;
+    const size_t size = bytes.size();
+    detail::check(size == layout::kSize || size == layout::kLegacySize, "Generator::set_state: expected ",
+                  layout::kSize, " bytes (torch.get_rng_state()) or ", layout::kLegacySize,
+                  " (its legacy layout), got ", size);
+    const uint8_t* b = bytes.data();
+    const auto seeded = static_cast<uint32_t>(layout::load(b + layout::kSeeded, 4));
+    detail::check(seeded == 1, "Generator::set_state: seeded is ", seeded, ", expected 1");
+    const auto left = static_cast<int32_t>(static_cast<uint32_t>(layout::load(b + layout::kLeft, 4)));
+    detail::check(left >= 1 && left <= MT19937::kN, "Generator::set_state: left is ", left, ", expected 1 to 624");
+    const uint64_t next = layout::load(b + layout::kNext, 8);
+    detail::check(next <= MT19937::kN, "Generator::set_state: next is ", next, ", expected 0 to 624");
+    // torch's own draws only ever leave left + next = 625, or left 1 and next 0 after a seed
+    // (see MT19937::torch_position()). torch would take other pairs too, and then twist in the
+    // middle of a block, but one index cannot express that, and no torch stream reaches them.
+    detail::check(next == 0 ? left == 1 : left + static_cast<int64_t>(next) == MT19937::kN + 1,
+                  "Generator::set_state: left ", left, " and next ", next,
+                  " do not fit together (torch's states have left + next = 625, or left 1 and next 0 after a seed)");
+    uint32_t words[MT19937::kN];
+    for (int i = 0; i < MT19937::kN; ++i) {
+      const uint64_t word = layout::load(b + layout::kWords + 8 * i, 8);
+      detail::check(word <= 0xffffffffu, "Generator::set_state: state word ", i, " is ", word, ", expected below 2^32");
+      words[i] = static_cast<uint32_t>(word);
+    }
+    const auto normal_is_valid = static_cast<uint32_t>(layout::load(b + layout::kNormalIsValid, 4));
+    detail::check(normal_is_valid <= 1, "Generator::set_state: normal_is_valid is ", normal_is_valid,
+                  ", expected 0 or 1");
+    std::optional<double> next_normal;
+    std::optional<float> next_float_normal;
+    if (size == layout::kSize) {
+      if (normal_is_valid) next_normal = layout::load_double(b + layout::kNormalY);
+      const uint32_t float_valid = b[layout::kFloatNormalIsValid];
+      detail::check(float_valid <= 1, "Generator::set_state: is_next_float_normal_sample_valid is ", float_valid,
+                    ", expected 0 or 1");
+      if (float_valid) next_float_normal = layout::load_float(b + layout::kFloatNormal);
+    } else if (normal_is_valid) {
+      // The legacy state kept the Box-Muller pair's angle uniform and radius; the cached value is
+      // the sine half, computed as torch 1.13 computes it.
+      const double rho = layout::load_double(b + layout::kNormalRho);
+      const double theta = 2.0 * kPi * layout::load_double(b + layout::kNormalX);
+      next_normal = rho * std::sin(theta);
+    }
+    std::lock_guard lock(mutex_);
+    engine_.assign(words, {left, static_cast<uint32_t>(next)});
+    initial_seed_ = layout::load(b + layout::kInitialSeed, 8);
+    next_normal_ = next_normal;
+    next_float_normal_ = next_float_normal;
+    offset_ = 0;
+  }
+
   // The whole state, to replay a stretch of draws (see nn::Sequential).
   struct Snapshot {
     MT19937 engine;
     std::optional<double> next_normal;
+    std::optional<float> next_float_normal;
+    uint64_t initial_seed;
     uint64_t offset;
   };
-  Snapshot snapshot() const { return {engine_, next_normal_, offset_}; }
+  Snapshot snapshot() const { return {engine_, next_normal_, next_float_normal_, initial_seed_, offset_}; }
   void restore(const Snapshot& s) {
     engine_ = s.engine;
     next_normal_ = s.next_normal;
+    next_float_normal_ = s.next_float_normal;
+    initial_seed_ = s.initial_seed;
     offset_ = s.offset;
   }
-  // How many 32-bit words were drawn since the last seed.
+  // How many 32-bit words were drawn since the last seed or set_state.
   uint64_t offset() const { return offset_; }
 
   // One uniform draw on [from, to): 24 random bits for float, 53 for double.
@@ -229,9 +409,13 @@ class Generator {
 
  private:
   MT19937 engine_;
-  std::optional<double> next_normal_;
+  uint64_t initial_seed_ = kDefaultSeed;
+  std::optional<double> next_normal_;  // the sine half of the last scalar Box-Muller pair
+  // torch's float cache: no tapegrad draw reads or fills it (torch 1.13's CPU normals all
+  // cache in double), but a state from torch that holds one hands it back unchanged.
+  std::optional<float> next_float_normal_;
   uint64_t offset_ = 0;
-  std::recursive_mutex mutex_;
+  mutable std::recursive_mutex mutex_;  // mutable: get_state() is const and locks it
 };
 
 namespace detail {
@@ -276,6 +460,10 @@ inline void manual_seed(uint64_t seed) {
   std::lock_guard lock(gen.mutex());
   gen.manual_seed(seed);
 }
+
+// torch.get_rng_state() and torch.set_rng_state(): the default generator's state as bytes.
+inline std::vector<uint8_t> get_rng_state() { return default_generator().get_state(); }
+inline void set_rng_state(const std::vector<uint8_t>& bytes) { default_generator().set_state(bytes); }
 
 namespace detail {
 

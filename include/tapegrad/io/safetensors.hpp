@@ -24,19 +24,29 @@ using Metadata = std::vector<std::pair<std::string, std::string>>;
 
 namespace detail {
 
+// Json, as a template parameter: the JSON code is only compiled by the programs that read or
+// write files, not by every program that includes the umbrella header.
+template <class Json, class>
+struct DependentJson {
+  using type = Json;
+};
+template <class Json, class T>
+using json_for = typename DependentJson<Json, T>::type;
+
 // The JSON header may not be larger than this (the reference implementation's limit).
 inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 
 // One shape from the header: an array of nonnegative integers.
-TAPEGRAD_COLD inline Shape parse_safetensors_shape(const nlohmann::json& j, const std::string& what) {
+template <class Json>
+TAPEGRAD_COLD Shape parse_safetensors_shape(const Json& j, const std::string& what) {
   check(j.is_array(), what, ": \"shape\" is not an array");
   Shape shape;
   for (const auto& s : j) {
-    check(s.is_number_unsigned() || (s.is_number_integer() && s.get<int64_t>() >= 0), what,
+    check(s.is_number_unsigned() || (s.is_number_integer() && s.template get<int64_t>() >= 0), what,
           ": \"shape\" holds ", s.dump(), ", not a nonnegative integer");
-    check(s.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), what, ": size ", s.dump(),
+    check(s.template get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), what, ": size ", s.dump(),
           " is too large");
-    shape.push_back(s.get<int64_t>());
+    shape.push_back(s.template get<int64_t>());
   }
   return shape;
 }
@@ -45,7 +55,8 @@ TAPEGRAD_COLD inline Shape parse_safetensors_shape(const nlohmann::json& j, cons
 
 // The tensors of a safetensors file, in the order of their data; `metadata`, when given,
 // receives the "__metadata__" entries. `path` names the file in errors.
-TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t size, const std::string& path,
+template <class Json = nlohmann::json>
+TAPEGRAD_COLD TensorRecords read_safetensors(const uint8_t* data, size_t size, const std::string& path,
                                                      Metadata* metadata = nullptr) {
   using detail::check;
   const std::string file = "load: " + path;
@@ -63,15 +74,15 @@ TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t 
   std::set<std::string> keys;
   std::string repeated;
   bool too_deep = false;
-  const auto guard = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+  const auto guard = [&](int depth, typename Json::parse_event_t event, Json& parsed) {
     if (depth > 3) too_deep = true;
-    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second &&
-        repeated.empty()) {
-      repeated = parsed.get<std::string>();
+    if (event == Json::parse_event_t::key && depth == 1 &&
+        !keys.insert(parsed.template get<std::string>()).second && repeated.empty()) {
+      repeated = parsed.template get<std::string>();
     }
     return true;
   };
-  const nlohmann::json j = nlohmann::json::parse(header, header + header_length, guard, false);
+  const Json j = Json::parse(header, header + header_length, guard, false);
   check(!j.is_discarded(), file, ": the header is not valid JSON");
   check(!too_deep, file, ": the header nests deeper than safetensors does");
   check(repeated.empty(), file, ": the header names \"", repeated, "\" twice");
@@ -91,7 +102,7 @@ TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t 
       check(info.is_object(), what, " is not an object of strings");
       for (const auto& [key, value] : info.items()) {
         check(value.is_string(), what, ": the value of \"", key, "\" is not a string");
-        if (metadata) metadata->push_back({key, value.get<std::string>()});
+        if (metadata) metadata->push_back({key, value.template get<std::string>()});
       }
       continue;
     }
@@ -99,7 +110,7 @@ TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t 
     check(info.contains("dtype") && info.contains("shape") && info.contains("data_offsets"), what,
           " lacks one of \"dtype\", \"shape\", \"data_offsets\"");
     check(info["dtype"].is_string(), what, ": \"dtype\" is not a string");
-    const std::string dtype_text = info["dtype"].get<std::string>();
+    const std::string dtype_text = info["dtype"].template get<std::string>();
     const std::optional<DType> dtype = dtype_from_name(dtype_text);
     check(dtype.has_value(), what, ": unsupported dtype \"", dtype_text,
           "\" (tapegrad reads F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
@@ -107,10 +118,10 @@ TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t 
     r.name = name;
     r.dtype = *dtype;
     r.shape = detail::parse_safetensors_shape(info["shape"], what);
-    const nlohmann::json& offsets = info["data_offsets"];
+    const Json& offsets = info["data_offsets"];
     check(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
           what, ": \"data_offsets\" is not a pair of nonnegative integers");
-    const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    const uint64_t begin = offsets[0].template get<uint64_t>(), end = offsets[1].template get<uint64_t>();
     check(begin <= end, what, ": data_offsets [", begin, ", ", end, "] run backwards");
     check(end <= buffer_size, what, ": data_offsets [", begin, ", ", end, "] lie outside the ", buffer_size,
           "-byte data buffer");
@@ -151,10 +162,11 @@ TAPEGRAD_COLD inline TensorRecords read_safetensors(const uint8_t* data, size_t 
 
 // The bytes of a safetensors file holding `records` in their order (metadata first in the
 // header, which is padded with spaces to a multiple of 8 bytes, as the reference writer does).
-TAPEGRAD_COLD inline std::vector<uint8_t> write_safetensors(const TensorRecords& records, const Metadata& metadata = {}) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+template <class Json = nlohmann::ordered_json>
+TAPEGRAD_COLD std::vector<uint8_t> write_safetensors(const TensorRecords& records, const Metadata& metadata = {}) {
+  Json header = Json::object();
   if (!metadata.empty()) {
-    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    Json meta = Json::object();
     for (const auto& [key, value] : metadata) meta[key] = value;
     header["__metadata__"] = std::move(meta);
   }
