@@ -119,13 +119,24 @@ void terminal_mode() {
     const std::string shown = line.substr(line.rfind('\r') + 1);
     check(shown.rfind("epoch ", 0) == 0, "a kept line starts with the epoch: '" + shown + "'");
   }
-  // at 70 columns the last line still has room for a bar, full
-  const std::string last = lines.empty() ? "" : lines.back().substr(lines.back().rfind('\r') + 1);
-  check(contains(last, "=]") || !contains(last, "["), "a full bar or none: '" + last + "'");
+  // the bar is on the live line only
+  for (const std::string& line : lines) {
+    check(!contains(line.substr(line.rfind('\r') + 1), "["), "a kept line has no bar: '" + line + "'");
+  }
+
+  // at 40 columns the least needed parts go, whole: the time left stays, readable
+  setenv("COLUMNS", "40", 1);
+  const std::string narrow = captured(options, 25, 4, train_25_epochs);
+  const auto narrow_lines = split(narrow.substr(0, narrow.size() - 1), "\n");
+  const std::string narrow_last = narrow_lines.back().substr(narrow_lines.back().rfind('\r') + 1);
+  check(narrow_last.rfind("epoch 25/25  4/4  loss 0.5", 0) == 0 && contains(narrow_last, "eta 0.0s") &&
+            !contains(narrow_last, "samples/s") && narrow_last.size() < 40,
+        "at 40 columns: '" + narrow_last + "'");
 
   setenv("COLUMNS", "200", 1);
   const std::string wide = captured(options, 25, 4, train_25_epochs);
-  check(contains(wide, "[==============================] 4/4"), "a full 30-column bar at 200 columns:\n" + wide);
+  check(contains(wide, "epoch  1/25 [>                             ] 1/4  loss 0.5"),
+        "a 30-column bar on the live line at 200 columns:\n" + wide);
   unsetenv("COLUMNS");
 }
 

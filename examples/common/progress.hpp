@@ -3,11 +3,12 @@
 //   epoch 12/60 [====>          ] 5/8  loss 0.05118  acc  98.02%  1.86M samples/s  elapsed 0.0s  eta 0.0s
 //
 // On a terminal the line is redrawn in place ('\r', padded over the previous text), at most
-// ten times a second and always at the last step; where stdout is a pipe or a file (CI logs,
-// `| tee`) it prints plain complete lines instead, without the bar and without any control
-// character. Either way a line is kept (ended with '\n') at the report points: the end of the
-// first, every `report_every_epochs`-th and the last epoch, and every `report_every_steps`
-// steps inside an epoch, so a log holds the same lines a terminal's scrollback does.
+// ten times a second and always at the last step, and fitted to the width (the bar goes
+// first, then the least needed parts); the lines it keeps have no bar. Where stdout is a pipe or a file (CI logs, `| tee`)
+// it prints plain complete lines instead: no bar, no control character. Either way a line is
+// kept (ended with '\n') at the report points: the end of the first, every
+// `report_every_epochs`-th and the last epoch, and every `report_every_steps` steps inside an
+// epoch, so a log holds the same lines a terminal's scrollback does.
 //
 //   examples::ProgressLine progress(epochs, batches_per_epoch);
 //   for (int epoch = 1; epoch <= epochs; ++epoch) {
@@ -27,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #if defined(_WIN32)
 #include <io.h>
@@ -210,47 +212,66 @@ class ProgressLine {
     return text;
   }
 
-  // The fields left and right of the bar.
-  std::pair<std::string, std::string> fields(Clock::time_point now) const {
+  // A part of the line; on a narrow terminal the parts with the lowest `keep` go first.
+  struct Field {
+    std::string text;
+    int keep;
+  };
+
+  // The line's parts in order, the epoch (or, in a run of one epoch, the step) first.
+  std::vector<Field> fields(Clock::time_point now) const {
     char text[96];
-    std::string head;
+    std::vector<Field> parts;
     const int epoch_digits = static_cast<int>(std::to_string(epochs_).size());
     const int step_digits = static_cast<int>(std::to_string(steps_per_epoch_).size());
     if (epochs_ > 1) {
       std::snprintf(text, sizeof text, "epoch %*d/%d", epoch_digits, epoch_, epochs_);
-      head = text;
+      parts.push_back({text, 9});
     }
     std::snprintf(text, sizeof text, "%s%*lld/%lld", epochs_ > 1 ? "" : "step ", step_digits,
                   static_cast<long long>(step_), static_cast<long long>(steps_per_epoch_));
-    std::string progress = text;
-
-    std::string tail = "loss " + number(shown_loss());
+    parts.push_back({text, 8});
+    parts.push_back({"loss " + number(shown_loss()), 7});
     if (counted_accuracy_ && samples_ > 0) {
-      std::snprintf(text, sizeof text, "  acc %6.2f%%", 100.0 * static_cast<double>(correct_) / static_cast<double>(samples_));
-      tail += text;
+      std::snprintf(text, sizeof text, "acc %6.2f%%", 100.0 * static_cast<double>(correct_) / static_cast<double>(samples_));
+      parts.push_back({text, 5});
     }
-    if (!note_.empty()) tail += "  " + note_;
+    if (!note_.empty()) parts.push_back({note_, 4});
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     if (elapsed > 0) {
       const bool per_sample = samples_done_ > 0;
       const double count = static_cast<double>(per_sample ? samples_done_ : steps_done_);
-      tail += "  " + rate(count / elapsed) + (per_sample ? " samples/s" : " steps/s");
+      parts.push_back({rate(count / elapsed) + (per_sample ? " samples/s" : " steps/s"), 2});
     }
+    parts.push_back({"elapsed " + duration(elapsed), 3});
     const int64_t done = steps_into_run();
     const double left = done > 0 ? elapsed * static_cast<double>(total_steps() - done) / static_cast<double>(done) : -1;
-    tail += "  elapsed " + duration(elapsed) + "  eta " + duration(left);
-    return {head.empty() ? progress : head, head.empty() ? std::move(tail) : progress + "  " + tail};
+    parts.push_back({"eta " + duration(left), 6});
+    return parts;
   }
 
-  // The line as a terminal shows it: the bar between head and tail, sized to the width left
-  // (none when under 10 columns are left), the whole cut to the width so it never wraps, as a
-  // wrapped line cannot be redrawn with '\r'.
-  std::string terminal_line(Clock::time_point now) const {
-    auto [head, tail] = fields(now);
+  static std::string join(const std::vector<Field>& parts, size_t first) {
+    std::string line;
+    for (size_t i = first; i < parts.size(); ++i) line += (i > first ? "  " : "") + parts[i].text;
+    return line;
+  }
+
+  // The line as a terminal shows it, within the width: a wrapped line cannot be redrawn with
+  // '\r'. When it is too wide the least needed parts go (the rate, then elapsed, the note,
+  // ...); a bar of the run's progress goes after the first part where 10 columns are left,
+  // on the live line only (a kept line's would be full, or a snapshot, and only uneven).
+  std::string terminal_line(Clock::time_point now, bool with_bar) const {
+    std::vector<Field> parts = fields(now);
     const int width = columns() - 1;  // the last column would wrap on some terminals
-    const int room = width - static_cast<int>(head.size() + tail.size()) - 4;  // " [" "] "
-    std::string line = head;
-    if (room >= 10) {
+    while (parts.size() > 1 && static_cast<int>(join(parts, 0).size()) > width) {
+      const auto least = std::min_element(parts.begin() + 1, parts.end(),
+                                          [](const Field& a, const Field& b) { return a.keep < b.keep; });
+      parts.erase(least);
+    }
+    std::string line = parts[0].text;
+    const std::string rest = join(parts, 1);
+    const int room = width - static_cast<int>(line.size() + rest.size()) - 4;  // " [" and "] "
+    if (with_bar && room >= 10) {
       const int bar = std::min(room, 30);
       // the whole run's progress, as the time left is: short epochs would only flicker it
       const double fraction = static_cast<double>(steps_into_run()) / static_cast<double>(total_steps());
@@ -258,16 +279,16 @@ class ProgressLine {
       line += " [" + std::string(static_cast<size_t>(filled), '=');
       if (filled < bar) line += '>' + std::string(static_cast<size_t>(bar - filled - 1), ' ');
       line += "] ";
-    } else {
+    } else if (!rest.empty()) {
       line += "  ";
     }
-    line += tail;
+    line += rest;
     if (static_cast<int>(line.size()) > width) line.resize(static_cast<size_t>(std::max(width, 0)));
     return line;
   }
 
-  void redraw(Clock::time_point now) {
-    const std::string line = terminal_line(now);
+  void redraw(Clock::time_point now, bool with_bar = true) {
+    const std::string line = terminal_line(now, with_bar);
     // '\r', then spaces over whatever the previous, longer line left behind (no escape
     // sequences: '\r' and spaces work on every terminal, dumb ones included)
     const size_t pad = drawn_width_ > line.size() ? drawn_width_ - line.size() : 0;
@@ -281,11 +302,10 @@ class ProgressLine {
   void keep_line() {
     const auto now = Clock::now();
     if (terminal_) {
-      redraw(now);
+      redraw(now, false);
       finish();
     } else {
-      const auto [head, tail] = fields(now);
-      std::fprintf(options_.out, "%s  %s\n", head.c_str(), tail.c_str());
+      std::fprintf(options_.out, "%s\n", join(fields(now), 0).c_str());
       std::fflush(options_.out);  // a CI log shows each line as it comes
     }
   }
