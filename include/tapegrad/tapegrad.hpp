@@ -25,3 +25,4 @@
 #include "optim/optimizer.hpp"
 #include "testing/gradcheck.hpp"
 #include "autograd/functional.hpp"
+#include "version.hpp"
