@@ -25,3 +25,6 @@
 #include "optim/optimizer.hpp"
 #include "testing/gradcheck.hpp"
 #include "autograd/functional.hpp"
+#include "data/dataloader.hpp"
+#include "data/dataset.hpp"
+#include "data/randperm.hpp"
