@@ -1,7 +1,8 @@
 // A real binary classifier: the Wisconsin diagnostic breast cancer data (569 x 30), a seeded
 // 80/20 split, standardised features, an MLP with BatchNorm and Dropout, BCE and Adam over
-// mini-batches. Prints the epoch losses and the test accuracy.
-// Run: ./build/examples/breast_cancer [epochs] [seed] [path/to/breast_cancer.csv]
+// mini-batches. Shows a progress line (loss, accuracy, speed, time left), prints the test
+// accuracy and writes the loss and accuracy curves, train and test, to an SVG file.
+// Run: ./build/examples/breast_cancer [epochs] [seed] [path/to/breast_cancer.csv] [curves.svg]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,9 @@
 #include <vector>
 
 #include <tapegrad/tapegrad.hpp>
+
+#include "common/progress.hpp"
+#include "common/svg_plot.hpp"
 
 namespace tg = tapegrad;
 
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
   const int epochs = argc > 1 ? std::atoi(argv[1]) : 60;
   const uint64_t seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
   const std::string path = argc > 3 ? argv[3] : TAPEGRAD_EXAMPLES_DATA_DIR "/breast_cancer.csv";
+  const std::string plot_path = argc > 4 ? argv[4] : "breast_cancer_curves.svg";
   const Dataset data = read_csv(path);
 
   tg::manual_seed(seed);
@@ -98,27 +103,71 @@ int main(int argc, char** argv) {
   tg::nn::BCELoss loss_fn;
 
   const size_t batch = 64;
+  const size_t batches = n_train / batch + (n_train % batch >= 2);  // BatchNorm needs two rows to train
   std::printf("train %zu rows, test %zu rows, %d epochs\n", n_train, order.size() - n_train, epochs);
+
+  // per epoch, for the plot
+  std::vector<double> epoch_numbers, train_loss, test_loss, train_accuracy, test_accuracy;
+  examples::ProgressLine::Options progress_options;
+  progress_options.report_every_epochs = examples::ProgressLine::round_interval(epochs, 6);
+  examples::ProgressLine progress(epochs, static_cast<int64_t>(batches), progress_options);
   for (int epoch = 1; epoch <= epochs; ++epoch) {
+    progress.start_epoch(epoch);
     model.train();
     shuffle(train_rows, split_gen);
     double total = 0;
+    int64_t correct = 0;
     for (size_t first = 0; first < n_train; first += batch) {
       const size_t last = std::min(n_train, first + batch);
-      if (last - first < 2) continue;  // BatchNorm needs two rows to train
+      if (last - first < 2) continue;
       auto [xb, yb] = gather(standardised, train_rows, first, last);
-      auto loss = loss_fn(model(xb), yb);
+      auto output = model(xb);
+      auto loss = loss_fn(output, yb);
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
+      // accuracy in training mode, Dropout on: what the optimiser saw
+      const auto batch_correct = static_cast<int64_t>(((output > 0.5f) == yb).sum().item());
       total += loss.item() * static_cast<double>(last - first);
+      correct += batch_correct;
+      progress.step(loss.item(), static_cast<int64_t>(last - first), batch_correct);
     }
-    if (epoch % 10 == 0 || epoch == 1) std::printf("Epoch %d, Loss: %.4f\n", epoch, total / static_cast<double>(n_train));
+
+    // The test set after each epoch, in eval mode (BatchNorm's running statistics, no
+    // Dropout): neither draws random numbers nor updates a buffer, so training is unchanged.
+    model.eval();
+    tg::NoGradGuard no_grad;
+    auto test_output = model(x_test);
+    const double test_loss_value = loss_fn(test_output, y_test).item();
+    const double test_correct = ((test_output > 0.5f) == y_test).sum().item();
+    epoch_numbers.push_back(epoch);
+    train_loss.push_back(total / static_cast<double>(n_train));
+    test_loss.push_back(test_loss_value);
+    train_accuracy.push_back(100.0 * static_cast<double>(correct) / static_cast<double>(n_train));
+    test_accuracy.push_back(100.0 * test_correct / static_cast<double>(y_test.numel()));
+    char note[64];
+    std::snprintf(note, sizeof note, "test loss %.4f  test acc %.2f%%", test_loss.back(), test_accuracy.back());
+    progress.end_epoch(note);
   }
+  progress.finish();
 
   model.eval();
   tg::NoGradGuard no_grad;
   auto correct = ((model(x_test) > 0.5f) == y_test).sum().item();
   std::printf("Test accuracy: %.2f%% (%d of %ld)\n", 100.0 * correct / static_cast<double>(y_test.numel()),
               static_cast<int>(correct), static_cast<long>(y_test.numel()));
+
+  examples::svg::Figure figure;
+  figure.title = "Breast cancer MLP: BCE and Adam, batch 64";
+  figure.x_label = "epoch";
+  figure.panels.push_back({"BCE loss", {{"train", epoch_numbers, train_loss}, {"test", epoch_numbers, test_loss}}});
+  examples::svg::Panel accuracy{"accuracy (%)", {{"train", epoch_numbers, train_accuracy}, {"test", epoch_numbers, test_accuracy}}};
+  accuracy.y_max = 100;
+  figure.panels.push_back(accuracy);
+  if (examples::svg::write_file(figure, plot_path)) {
+    std::printf("Curves written to %s\n", plot_path.c_str());
+  } else {
+    std::fprintf(stderr, "cannot write %s\n", plot_path.c_str());
+    return 1;
+  }
 }

@@ -154,3 +154,49 @@ TEST_CASE("docs/API.md: higher-order gradients and hooks") {
   CHECK(fn::hvp(f, x, tg::ones<double>({2})).second.to_vector() == std::vector<double>{2, 2});
   CHECK(tg::testing::gradgradcheck([](const std::vector<tg::Tensor<double>>& in) { return tg::tanh(in[0]); }, {x}).ok);
 }
+
+#if __has_include(<nlohmann/json.hpp>)
+TEST_CASE("docs/API.md: persistence") {
+  tg::manual_seed(1);
+  tg::nn::Sequential model(tg::nn::Linear(3, 4), tg::nn::BatchNorm1d(4), tg::nn::ReLU(), tg::nn::Linear(4, 1));
+  auto sd = model.state_dict();
+  CHECK(sd[0].first == "0.weight");
+  CHECK(sd[6].first == "1.num_batches_tracked");
+  model.load_state_dict(sd);
+  model.load_state_dict(sd, true);
+  const std::string path = "api_contract_test.model.safetensors";
+  tg::save(model, path);
+  tg::load(model, path);
+  tg::optim::Adam optimizer(model.parameters(), 0.01);
+  tg::save(optimizer, path);
+  tg::load(optimizer, path);
+  std::vector<std::pair<std::string, tg::Tensor<double>>> named = {{"a", tg::ones<double>({2})}};
+  tg::save_tensors(named, path);
+  CHECK(tg::load_tensors<double>(path)[0].first == "a");
+  tg::Generator gen(5);
+  gen.manual_seed(6);
+  std::vector<uint8_t> bytes = gen.get_state();
+  CHECK(bytes.size() == 5056);
+  gen.set_state(bytes);
+  CHECK(tg::default_generator().get_state().size() == 5056);
+  std::remove(path.c_str());
+}
+#endif
+
+TEST_CASE("docs/API.md: data") {
+  auto x = tg::randn({10, 3});
+  auto y = tg::randn({10, 1});
+  tg::data::TensorDataset dataset(x, y);
+  CHECK(dataset.size() == 10);
+  auto example = dataset.get(2);
+  CHECK(example.x.shape() == tg::Shape{3});
+  tg::data::DataLoader loader(dataset, 4, true, false);
+  int64_t rows = 0;
+  for (auto [bx, by] : loader) rows += bx.size(0) + 0 * by.size(0);
+  CHECK(rows == 10);
+  tg::Generator g(0);
+  tg::data::DataLoader seeded(dataset, 4, true, true, g);
+  int batches = 0;
+  for (const auto& batch : seeded) batches += batch.x.size(0) == 4;
+  CHECK(batches == 2);
+}

@@ -34,8 +34,8 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
 // A safetensors file from a header text (padded as given) and data bytes.
 std::vector<uint8_t> safetensors_bytes(const std::string& header, const std::vector<uint8_t>& data,
                                        uint64_t header_length) {
-  std::vector<uint8_t> out(8);
-  std::memcpy(out.data(), &header_length, 8);
+  std::vector<uint8_t> out;
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(header_length >> (8 * i)));  // little-endian
   out.insert(out.end(), header.begin(), header.end());
   out.insert(out.end(), data.begin(), data.end());
   return out;

@@ -15,6 +15,7 @@
 #include "core/generator.hpp"
 #include "io/record.hpp"
 #include "io/safetensors.hpp"
+#include "io/torch_file.hpp"
 #include "nn/module.hpp"
 #include "optim/optimizer.hpp"
 
@@ -28,7 +29,7 @@ namespace io::detail {
 // The tensors of a state-dict file: torch.save's zip archive, or else safetensors.
 TAPEGRAD_COLD inline TensorRecords read_state_file(const std::string& path, Metadata* metadata = nullptr) {
   const std::vector<uint8_t> bytes = read_file(path);
-  // TORCH_FILE_DISPATCH
+  if (is_zip(bytes.data(), bytes.size())) return read_torch_file(bytes.data(), bytes.size(), path);
   return read_safetensors(bytes.data(), bytes.size(), path, metadata);
 }
 

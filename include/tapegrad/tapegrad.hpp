@@ -25,6 +25,10 @@
 #include "optim/optimizer.hpp"
 #include "testing/gradcheck.hpp"
 #include "autograd/functional.hpp"
+#include "data/dataloader.hpp"
+#include "data/dataset.hpp"
+#include "data/randperm.hpp"
+#include "version.hpp"
 // Saving and loading (safetensors, torch.save files) need nlohmann/json: included when it is
 // there. Parsing it costs every translation unit ~0.6 s of compile time; a program that loads
 // nothing can define TAPEGRAD_NO_IO to skip it.

@@ -141,15 +141,15 @@ class StoredZip {
   }
   // The entry's bytes, its CRC-32 checked the first time.
   TAPEGRAD_COLD ByteSpan bytes(const ZipEntry& e) const {
-    errors_.check(!e.encrypted, "zip entry ", quoted(e.name),
+    errors_.check(!e.encrypted, "zip entry ", detail::quoted(e.name),
                   " is encrypted: tapegrad reads the plain stored entries torch.save writes");
-    errors_.check(e.method == 0, "zip entry ", quoted(e.name), " is compressed (method ", e.method,
+    errors_.check(e.method == 0, "zip entry ", detail::quoted(e.name), " is compressed (method ", e.method,
                   e.method == 8 ? ", deflate" : "", "): tapegrad reads the stored entries torch.save writes");
     const ByteSpan span{data_ + e.data_offset, static_cast<size_t>(e.size)};
     const size_t i = static_cast<size_t>(&e - entries_.data());
     if (!crc_checked_[i]) {
       const uint32_t crc = crc32(span.data, span.size);
-      errors_.check(crc == e.crc, "zip entry ", quoted(e.name), " is corrupt: its CRC-32 is ", hex(crc),
+      errors_.check(crc == e.crc, "zip entry ", detail::quoted(e.name), " is corrupt: its CRC-32 is ", hex(crc),
                     ", the central directory says ", hex(e.crc));
       crc_checked_[i] = true;
     }
@@ -246,17 +246,17 @@ class StoredZip {
     const uint64_t end = at + length;
     bool found = false;
     while (at < end) {
-      errors_.check(end - at >= 4, "zip entry ", quoted(name), ": its extra field ends inside a field header");
+      errors_.check(end - at >= 4, "zip entry ", detail::quoted(name), ": its extra field ends inside a field header");
       const uint16_t id = u16(at), field_size = u16(at + 2);
       at += 4;
-      errors_.check(field_size <= end - at, "zip entry ", quoted(name), ": an extra field of ", field_size,
+      errors_.check(field_size <= end - at, "zip entry ", detail::quoted(name), ": an extra field of ", field_size,
                     " bytes runs past the end of the extra fields");
       if (id == 1 && !found) {
         found = true;
         uint64_t p = at;
         const auto take = [&](uint64_t& v, uint64_t saturated, uint64_t width) {
           if (v != saturated) return;
-          errors_.check(at + field_size - p >= width, "zip entry ", quoted(name),
+          errors_.check(at + field_size - p >= width, "zip entry ", detail::quoted(name),
                         ": its zip64 extra field is too short");
           v = width == 8 ? u64(p) : u32(p);
           p += width;
@@ -289,17 +289,17 @@ class StoredZip {
       const bool zip64 = read_zip64_extra(at + kCentralSize + name_length, extra_length, e.name, usize, csize,
                                           &e.header_offset, &disk);
       errors_.check(csize != 0xFFFFFFFF && usize != 0xFFFFFFFF && e.header_offset != 0xFFFFFFFF && disk != 0xFFFF,
-                    "zip entry ", quoted(e.name),
+                    "zip entry ", detail::quoted(e.name),
                     ": its central directory header points to a zip64 extra field it lacks");
       errors_.check(disk == 0, "a zip archive split over several disks is not supported");
       errors_.check(!e.name.empty(), "corrupt: central directory entry ", i, " has an empty name");
       e.method = method;
       e.encrypted = (flags & 0x41) != 0;  // traditional or strong encryption
-      errors_.check(method != 0 || csize == usize, "corrupt: zip entry ", quoted(e.name),
+      errors_.check(method != 0 || csize == usize, "corrupt: zip entry ", detail::quoted(e.name),
                     " is stored but its compressed size ", csize, " is not its size ", usize);
       e.size = usize;
       e.stored_size = csize;
-      errors_.check(index_.emplace(e.name, entries_.size()).second, "corrupt: zip entry ", quoted(e.name),
+      errors_.check(index_.emplace(e.name, entries_.size()).second, "corrupt: zip entry ", detail::quoted(e.name),
                     " appears twice in the central directory");
       read_local_header(e, flags, zip64);
       entries_.push_back(std::move(e));
@@ -314,23 +314,23 @@ class StoredZip {
   // data descriptor after it, all before the central directory.
   TAPEGRAD_COLD void read_local_header(ZipEntry& e, uint16_t flags, bool central_zip64) {
     const uint64_t at = e.header_offset;
-    errors_.check(fits(at, kLocalSize, cd_offset_), "corrupt: zip entry ", quoted(e.name),
+    errors_.check(fits(at, kLocalSize, cd_offset_), "corrupt: zip entry ", detail::quoted(e.name),
                   ": its local header (offset ", at, ") lies outside the entries' part of the file (", cd_offset_,
                   " bytes)");
-    errors_.check(u32(at) == kLocalHeader, "corrupt: zip entry ", quoted(e.name), " has no local header at offset ",
+    errors_.check(u32(at) == kLocalHeader, "corrupt: zip entry ", detail::quoted(e.name), " has no local header at offset ",
                   at);
     const uint16_t local_flags = u16(at + 6), local_method = u16(at + 8);
     const uint32_t local_crc = u32(at + 14);
     uint64_t local_csize = u32(at + 18), local_usize = u32(at + 22);
     const uint64_t name_length = u16(at + 26), extra_length = u16(at + 28);
-    errors_.check(fits(at + kLocalSize, name_length + extra_length, cd_offset_), "corrupt: zip entry ", quoted(e.name),
+    errors_.check(fits(at + kLocalSize, name_length + extra_length, cd_offset_), "corrupt: zip entry ", detail::quoted(e.name),
                   ": its local header (offset ", at, ") runs into the central directory");
     const std::string_view local_name(reinterpret_cast<const char*>(data_ + at + kLocalSize),
                                       static_cast<size_t>(name_length));
-    errors_.check(local_name == e.name, "corrupt: the local header at offset ", at, " names ", quoted(local_name),
-                  ", the central directory ", quoted(e.name));
+    errors_.check(local_name == e.name, "corrupt: the local header at offset ", at, " names ", detail::quoted(local_name),
+                  ", the central directory ", detail::quoted(e.name));
     errors_.check(local_method == e.method && ((local_flags & 0x41) != 0) == e.encrypted, "corrupt: zip entry ",
-                  quoted(e.name), ": its local header (method ", local_method, ", flags ", local_flags,
+                  detail::quoted(e.name), ": its local header (method ", local_method, ", flags ", local_flags,
                   ") disagrees with the central directory (method ", e.method, ", flags ", flags, ")");
     const bool local_zip64 = read_zip64_extra(at + kLocalSize + name_length, extra_length, e.name, local_usize,
                                               local_csize, nullptr, nullptr);
@@ -341,14 +341,14 @@ class StoredZip {
       return local == central || (descriptor && local == 0);
     };
     errors_.check(agrees(local_csize, e.stored_size) && agrees(local_usize, e.size) && agrees(local_crc, e.crc),
-                  "corrupt: zip entry ", quoted(e.name), ": its local header (size ", local_usize, ", CRC ",
+                  "corrupt: zip entry ", detail::quoted(e.name), ": its local header (size ", local_usize, ", CRC ",
                   hex(local_crc), ") disagrees with the central directory (size ", e.size, ", CRC ", hex(e.crc), ")");
     e.data_offset = at + kLocalSize + name_length + extra_length;
     if (!fits(e.data_offset, e.stored_size, size_)) {
-      errors_.fail("truncated: zip entry ", quoted(e.name), " needs ", e.stored_size, " bytes at offset ",
+      errors_.fail("truncated: zip entry ", detail::quoted(e.name), " needs ", e.stored_size, " bytes at offset ",
                    e.data_offset, ", the file has ", size_);
     }
-    errors_.check(fits(e.data_offset, e.stored_size, cd_offset_), "corrupt: zip entry ", quoted(e.name), " (",
+    errors_.check(fits(e.data_offset, e.stored_size, cd_offset_), "corrupt: zip entry ", detail::quoted(e.name), " (",
                   e.stored_size, " bytes at offset ", e.data_offset, ") runs into the central directory at offset ",
                   cd_offset_);
     uint64_t end = e.data_offset + e.stored_size;
@@ -358,7 +358,7 @@ class StoredZip {
           fits(end, 12, cd_offset_) && u32(end) == e.crc && u32(end + 4) == e.stored_size && u32(end + 8) == e.size;
       const bool wide = (local_zip64 || central_zip64 || !narrow) && fits(end, 20, cd_offset_) && u32(end) == e.crc &&
                         u64(end + 4) == e.stored_size && u64(end + 12) == e.size;
-      errors_.check(narrow || wide, "corrupt: zip entry ", quoted(e.name), ": its data descriptor (offset ", end,
+      errors_.check(narrow || wide, "corrupt: zip entry ", detail::quoted(e.name), ": its data descriptor (offset ", end,
                     ") is missing or disagrees with the central directory");
       end += wide ? 20 : 12;
     }
@@ -370,8 +370,8 @@ class StoredZip {
     std::sort(spans_.begin(), spans_.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
     for (size_t i = 1; i < spans_.size(); ++i) {
       const Span &a = spans_[i - 1], &b = spans_[i];
-      errors_.check(a.end <= b.begin, "corrupt: zip entries ", quoted(entries_[a.entry].name), " (offsets ", a.begin,
-                    " to ", a.end, ") and ", quoted(entries_[b.entry].name), " (from offset ", b.begin, ") overlap");
+      errors_.check(a.end <= b.begin, "corrupt: zip entries ", detail::quoted(entries_[a.entry].name), " (offsets ", a.begin,
+                    " to ", a.end, ") and ", detail::quoted(entries_[b.entry].name), " (from offset ", b.begin, ") overlap");
     }
   }
 
@@ -470,7 +470,7 @@ class StateDictUnpickler {
   TAPEGRAD_COLD TensorRecords read() {
     const std::string pickle_name = prefix_ + "/data.pkl";
     const ZipEntry* entry = zip_.find(pickle_name);
-    errors_.check(entry != nullptr, "no entry ", quoted(pickle_name), " in the archive: not a torch.save file");
+    errors_.check(entry != nullptr, "no entry ", detail::quoted(pickle_name), " in the archive: not a torch.save file");
     const ByteSpan pickle = zip_.bytes(*entry);
     data_ = pickle.data;
     size_ = pickle.size;
@@ -519,7 +519,7 @@ class StateDictUnpickler {
   // "pickle 'archive/data.pkl' at offset 12: <parts>"
   template <class... Parts>
   [[noreturn]] TAPEGRAD_COLD void fail(const Parts&... parts) const {
-    errors_.fail("pickle ", quoted(prefix_ + "/data.pkl"), " at offset ", op_offset_, ": ", parts...);
+    errors_.fail("pickle ", detail::quoted(prefix_ + "/data.pkl"), " at offset ", op_offset_, ": ", parts...);
   }
   template <class... Parts>
   void check(bool ok, const Parts&... parts) const {
@@ -601,7 +601,7 @@ class StateDictUnpickler {
           return v;
         }
       }
-      fail("pickle opcode ", pickle_opcode_string(op_), " global ", quoted(module + " " + name),
+      fail("pickle opcode ", pickle_opcode_string(op_), " global ", detail::quoted(module + " " + name),
            " is not allowed (a state dict calls only collections.OrderedDict, torch._utils._rebuild_tensor_v2, "
            "torch._utils._rebuild_parameter and torch's storage classes)");
     }
@@ -645,18 +645,18 @@ class StateDictUnpickler {
     const auto known = storage_index_.find(key);
     if (known != storage_index_.end()) {
       const Storage& s = storages_[known->second];
-      check(s.dtype == dtype && s.numel == numel, "storage ", quoted(key), " is both ", storage_class_name(s.dtype),
+      check(s.dtype == dtype && s.numel == numel, "storage ", detail::quoted(key), " is both ", storage_class_name(s.dtype),
             " of ", s.numel, " elements and ", storage_class_name(dtype), " of ", numel);
       return make(Kind::Storage, known->second);
     }
     const std::string entry_name = prefix_ + "/data/" + key;
     const ZipEntry* entry = zip_.find(entry_name);
-    check(entry != nullptr, "storage ", quoted(key), " has no entry ", quoted(entry_name), " in the archive");
+    check(entry != nullptr, "storage ", detail::quoted(key), " has no entry ", detail::quoted(entry_name), " in the archive");
     int64_t bytes = 0;
     check(numel >= 0 && !__builtin_mul_overflow(numel, dtype_size(dtype), &bytes) &&
               static_cast<uint64_t>(bytes) == entry->size,
-          "storage ", quoted(key), " is ", storage_class_name(dtype), " of ", numel, " elements (", numel, " x ",
-          dtype_size(dtype), " bytes), but its entry ", quoted(entry_name), " has ", entry->size, " bytes");
+          "storage ", detail::quoted(key), " is ", storage_class_name(dtype), " of ", numel, " elements (", numel, " x ",
+          dtype_size(dtype), " bytes), but its entry ", detail::quoted(entry_name), " has ", entry->size, " bytes");
     storages_.push_back({key, dtype, numel, zip_.bytes(*entry)});
     storage_index_.emplace(key, storages_.size() - 1);
     return make(Kind::Storage, storages_.size() - 1);
@@ -677,7 +677,7 @@ class StateDictUnpickler {
           "_rebuild_tensor_v2's metadata is not empty (a tensor with conj or neg bits, which tapegrad does not read)");
     const Storage& s = storages_[t.storage];
     const std::string what = "tensor of size " + shape_string(t.size) + ", stride " + shape_string(t.stride) +
-                             ", offset " + std::to_string(t.offset) + " in storage " + quoted(s.key);
+                             ", offset " + std::to_string(t.offset) + " in storage " + detail::quoted(s.key);
     check(t.size.size() == t.stride.size(), what, ": size and stride differ in length");
     check(t.offset >= 0, what, ": negative storage offset");
     for (size_t d = 0; d < t.size.size(); ++d) {
@@ -911,15 +911,15 @@ class StateDictUnpickler {
       const Value &key = pairs[i], &value = pairs[i + 1];
       errors_.check(key.kind == Kind::String, "the state dict has a key of type ", kind_name(key.kind), ", not str");
       const std::string& name = text(key);
-      errors_.check(value.kind == Kind::Tensor, "state dict entry ", quoted(name), " is ", article(value.kind), " ",
+      errors_.check(value.kind == Kind::Tensor, "state dict entry ", detail::quoted(name), " is ", article(value.kind), " ",
                     kind_name(value.kind), ", not a tensor");
-      errors_.check(names.insert(name).second, "the state dict has the key ", quoted(name), " twice");
+      errors_.check(names.insert(name).second, "the state dict has the key ", detail::quoted(name), " twice");
       const TensorView& t = tensors_[value.index];
       const Storage& s = storages_[t.storage];
       const uint64_t element_size = static_cast<uint64_t>(dtype_size(s.dtype));
       errors_.check(static_cast<uint64_t>(t.numel) <= (budget - total) / element_size,
                     "the tensors unpack to more than ", kExpansionLimit, " times the file's ", file_size_,
-                    " bytes (at ", quoted(name), ", ", shape_string(t.size), " of ", dtype_name(s.dtype),
+                    " bytes (at ", detail::quoted(name), ", ", shape_string(t.size), " of ", dtype_name(s.dtype),
                     "): refused as a likely hostile file");
       const uint64_t bytes = static_cast<uint64_t>(t.numel) * element_size;
       total += bytes;
