@@ -131,7 +131,11 @@ TEST_CASE("checkpoints that do not fit the optimizer are refused, and change not
   refused(tensors, with("[{", "[{}, {"), "2 param groups; tapegrad's optimizers have one");
   refused(tensors, with("\"params\"", "\"params"), "\"param_groups\" is not a JSON list");
   refused(tensors, with("\"lr\":0.01", "\"lr\":-1"), "Adam: invalid learning rate: -1");
-  refused(tensors, with("\"lr\":0.01", "\"momentum\":0.9"), "Adam: load_state_dict: unknown option \"momentum\"");
+  refused(tensors, with("\"lr\":0.01", "\"lr\":0.01,\"momentum\":0.9"), "Adam: load_state_dict: unknown option \"momentum\"");
+  refused(tensors, with("\"lr\":0.01,", ""), "Adam: load_state_dict: the option \"lr\" is missing");
+  refused(tensors, with("\"lr\":0.01", "\"lr\":null"), "option \"lr\" holds null");
+  refused(tensors, with("\"lr\":0.01", "\"lr\":1e999"), "\"param_groups\" is not a JSON list");
+  refused(tensors, with(",\"params\":[0,1]", ""), "the param group has no \"params\"");
   refused(tensors, with("\"amsgrad\":false", "\"amsgrad\":true"),
           "Adam: load_state_dict: the state of parameter 0 lacks one of step, exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad)");
   refused(tensors, with("\"amsgrad\":false", "\"amsgrad\":false,\"maximize\":true"),
@@ -150,6 +154,12 @@ TEST_CASE("checkpoints that do not fit the optimizer are refused, and change not
     t = tensors;
     t[0].first = "state.0.momentum_buffer";
     refused(t, meta, "Adam: load_state_dict: unexpected key \"0.momentum_buffer\"");
+    t = tensors;
+    for (const std::string bad : {"state.+0.step", "state. 0.step", "state.00.step", "state.-1.step"}) {
+      t = tensors;
+      t[0].first = bad;
+      refused(t, meta, "Adam: load_state_dict: unexpected key \"" + bad.substr(6) + "\"");
+    }
     t = tensors;
     t[0].first = "weights";
     refused(t, meta, "unexpected key \"weights\"");

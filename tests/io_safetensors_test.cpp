@@ -245,6 +245,12 @@ TEST_CASE("corrupt safetensors files throw naming the file and the problem, and 
   with_header(R"({"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})",
               "the header names \"a\" twice");
   with_header(R"({"a":{"dtype":"F32","shape":[[[[1]]]],"data_offsets":[0,4]}})", "nests deeper than safetensors does");
+  with_header(R"({"a":{"dtype":"F64","dtype":"F32","shape":[],"data_offsets":[0,4]}})", "the header names \"dtype\" twice");
+  {
+    std::string nine = R"({"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]}})";
+    nine.append((8 - nine.size() % 8) % 8, ' ');
+    refused(safetensors_bytes(nine, std::vector<uint8_t>(4)), "\"a\": 9 dimensions; tapegrad's tensors have at most 8");
+  }
   // Entries: an unknown dtype, a missing field, a bad shape, offsets backwards, outside,
   // overlapping, with a gap, not covering the buffer, and a span that does not fit the shape.
   with_header(replaced("\"F32\"", "\"F8_E4M3\""), "\"0.weight\": unsupported dtype \"F8_E4M3\"");

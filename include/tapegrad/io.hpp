@@ -88,11 +88,13 @@ TAPEGRAD_COLD void save(const nn::Module<T>& module, const std::string& path) {
 
 // Loads a state dict saved by tg::save, by safetensors' save_file(model.state_dict()) or by
 // torch.save(model.state_dict()) into the module (F16, BF16, F32, F64 and integers convert to
-// T); see Module::load_state_dict for `strict`.
+// T); see Module::load_state_dict for `strict` and for what a non-strict load returns.
 template <class T>
-TAPEGRAD_COLD void load(nn::Module<T>& module, const std::string& path, bool strict = true) {
+TAPEGRAD_COLD typename nn::Module<T>::LoadResult load(nn::Module<T>& module, const std::string& path, bool strict = true) {
   const NamedTensors<T> sd = io::detail::to_named<T>(io::detail::read_state_file(path), path);
-  io::detail::naming_file(path, [&] { module.load_state_dict(sd, strict); });
+  typename nn::Module<T>::LoadResult result;
+  io::detail::naming_file(path, [&] { result = module.load_state_dict(sd, strict); });
+  return result;
 }
 
 // An optimizer's state as safetensors: its per-parameter tensors under torch.optim's keys
@@ -148,6 +150,7 @@ TAPEGRAD_COLD void load(optim::Optimizer<T>& optimizer, const std::string& path)
   check(group.is_object(), file, ": the param group is not a JSON object");
 
   typename optim::Optimizer<T>::State state;
+  check(group.contains("params"), file, ": the param group has no \"params\"");
   for (auto it = group.begin(); it != group.end(); ++it) {
     const std::string& name = it.key();
     const Json& value = it.value();
@@ -167,8 +170,9 @@ TAPEGRAD_COLD void load(optim::Optimizer<T>& optimizer, const std::string& path)
         check(value[i].is_number(), file, ": option \"", name, "\" holds ", value[i].dump());
         state.options.push_back({name + "." + std::to_string(i), value[i].template get<double>()});
       }
-    } else {
-      check(value.is_null(), file, ": option \"", name, "\" holds ", value.dump());  // torch's foreach: None
+    } else {  // torch's foreach and fused may be None; any other option must have a value
+      check(value.is_null() && (name == "foreach" || name == "fused"), file, ": option \"", name, "\" holds ",
+            value.dump());
     }
   }
   for (const io::TensorRecord& r : records) {

@@ -103,10 +103,11 @@ TAPEGRAD_COLD inline std::string shape_string(const Shape& shape) {
 
 // numel(shape) as a reader must check it against a byte count: nonnegative sizes, no overflow.
 TAPEGRAD_COLD inline int64_t checked_numel(const Shape& shape, const std::string& what) {
+  // `if` rather than check(): check's arguments would build the shape's text on every pass.
   int64_t n = 1;
   for (int64_t s : shape) {
-    check(s >= 0, what, ": negative size in shape ", shape_string(shape));
-    check(!__builtin_mul_overflow(n, s, &n), what, ": shape ", shape_string(shape), " has too many elements");
+    if (s < 0) fail(what, ": negative size in shape ", shape_string(shape));
+    if (__builtin_mul_overflow(n, s, &n)) fail(what, ": shape ", shape_string(shape), " has too many elements");
   }
   return n;
 }
@@ -118,6 +119,8 @@ TAPEGRAD_COLD inline int64_t checked_numel(const Shape& shape, const std::string
 template <class T>
 TAPEGRAD_COLD Tensor<T> to_tensor(const TensorRecord& r, const std::string& what) {
   const int64_t n = detail::checked_numel(r.shape, what);
+  detail::check(r.shape.size() <= static_cast<size_t>(kMaxDims), what, ": ", r.shape.size(),
+                " dimensions; tapegrad's tensors have at most ", kMaxDims);
   detail::check(static_cast<int64_t>(r.bytes.size()) == n * dtype_size(r.dtype), what, ": ", r.bytes.size(),
                 " bytes for shape ", detail::shape_string(r.shape), " of ", dtype_name(r.dtype), " (", n * dtype_size(r.dtype), " expected)");
   Tensor<T> t = tapegrad::detail::make_tensor<T>(Dims(r.shape, "load"));
@@ -144,6 +147,8 @@ TAPEGRAD_COLD Tensor<T> to_tensor(const TensorRecord& r, const std::string& what
 // A tensor's values as a record of `dtype` (F64, F32 or I64; I64 rounds to the nearest integer).
 template <class T>
 TAPEGRAD_COLD TensorRecord to_record(std::string name, const Tensor<T>& t, DType dtype = dtype_of<T>()) {
+  detail::check(dtype == DType::F64 || dtype == DType::F32 || dtype == DType::I64, "save: ", name, ": cannot write ",
+                dtype_name(dtype));
   TensorRecord r;
   r.name = std::move(name);
   r.dtype = dtype;
@@ -159,11 +164,9 @@ TAPEGRAD_COLD TensorRecord to_record(std::string name, const Tensor<T>& t, DType
     } else if (dtype == DType::F32) {
       const float v = static_cast<float>(s[i]);
       std::memcpy(p + 4 * i, &v, 4);
-    } else if (dtype == DType::I64) {
+    } else {
       const int64_t v = static_cast<int64_t>(std::llround(static_cast<double>(s[i])));
       std::memcpy(p + 8 * i, &v, 8);
-    } else {
-      detail::fail("save: ", name, ": cannot write ", dtype_name(dtype));
     }
   }
   return r;

@@ -41,14 +41,40 @@ template <class Json>
 TAPEGRAD_COLD Shape parse_safetensors_shape(const Json& j, const std::string& what) {
   check(j.is_array(), what, ": \"shape\" is not an array");
   Shape shape;
-  for (const auto& s : j) {
-    check(s.is_number_unsigned() || (s.is_number_integer() && s.template get<int64_t>() >= 0), what,
-          ": \"shape\" holds ", s.dump(), ", not a nonnegative integer");
-    check(s.template get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), what, ": size ", s.dump(),
-          " is too large");
+  for (const auto& s : j) {  // `if`, not check(): its arguments would dump every size
+    if (!(s.is_number_unsigned() || (s.is_number_integer() && s.template get<int64_t>() >= 0))) {
+      fail(what, ": \"shape\" holds ", s.dump(), ", not a nonnegative integer");
+    }
+    if (s.template get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      fail(what, ": size ", s.dump(), " is too large");
+    }
     shape.push_back(s.template get<int64_t>());
   }
   return shape;
+}
+
+// Whether the JSON text nests deeper than `limit` (strings skipped): checked before parsing, so
+// a file of brackets cannot make the parser build a huge document first.
+TAPEGRAD_COLD inline bool nests_deeper(const char* text, uint64_t n, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (uint64_t i = 0; i < n; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
 }
 
 }  // namespace detail
@@ -69,22 +95,23 @@ TAPEGRAD_COLD TensorRecords read_safetensors(const uint8_t* data, size_t size, c
   const char* header = reinterpret_cast<const char*>(data + 8);
   check(header_length > 0 && header[0] == '{', file, ": the header is not a JSON object");
 
-  // Parse without exceptions; the callback catches what nlohmann would accept silently (a
-  // repeated key keeps its last value) and bounds the nesting.
-  std::set<std::string> keys;
+  // safetensors nests three deep ({name: {"shape": [...]}}).
+  check(!detail::nests_deeper(header, header_length, 3), file, ": the header nests deeper than safetensors does");
+  // Parse without exceptions; the callback catches what nlohmann would accept silently: a key
+  // repeated at the top or inside one entry keeps its last value.
+  std::set<std::string> keys, entry_keys;
   std::string repeated;
-  bool too_deep = false;
   const auto guard = [&](int depth, typename Json::parse_event_t event, Json& parsed) {
-    if (depth > 3) too_deep = true;
-    if (event == Json::parse_event_t::key && depth == 1 &&
-        !keys.insert(parsed.template get<std::string>()).second && repeated.empty()) {
-      repeated = parsed.template get<std::string>();
+    if (event == Json::parse_event_t::key && (depth == 1 || depth == 2)) {
+      const std::string key = parsed.template get<std::string>();
+      std::set<std::string>& seen = depth == 1 ? keys : entry_keys;
+      if (depth == 1) entry_keys.clear();  // a new entry's object follows its key
+      if (!seen.insert(key).second && repeated.empty()) repeated = key;
     }
     return true;
   };
   const Json j = Json::parse(header, header + header_length, guard, false);
   check(!j.is_discarded(), file, ": the header is not valid JSON");
-  check(!too_deep, file, ": the header nests deeper than safetensors does");
   check(repeated.empty(), file, ": the header names \"", repeated, "\" twice");
   check(j.is_object(), file, ": the header is not a JSON object");
 
@@ -96,13 +123,14 @@ TAPEGRAD_COLD TensorRecords read_safetensors(const uint8_t* data, size_t size, c
   };
   std::vector<Span> spans;
   TensorRecords records;
+  Metadata found_metadata;  // handed over only when the whole file is good
   for (const auto& [name, info] : j.items()) {
     const std::string what = file + ": \"" + name + "\"";
     if (name == "__metadata__") {
       check(info.is_object(), what, " is not an object of strings");
       for (const auto& [key, value] : info.items()) {
         check(value.is_string(), what, ": the value of \"", key, "\" is not a string");
-        if (metadata) metadata->push_back({key, value.template get<std::string>()});
+        found_metadata.push_back({key, value.template get<std::string>()});
       }
       continue;
     }
@@ -136,7 +164,7 @@ TAPEGRAD_COLD TensorRecords read_safetensors(const uint8_t* data, size_t size, c
 
   // In buffer order, back to back from 0 to the end of the buffer.
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    return a.begin != b.begin ? a.begin < b.begin : a.end != b.end ? a.end < b.end : a.record < b.record;
   });
   uint64_t expected = 0;
   for (const Span& s : spans) {
@@ -157,6 +185,7 @@ TAPEGRAD_COLD TensorRecords read_safetensors(const uint8_t* data, size_t size, c
     r.bytes.assign(buffer + s.begin, buffer + s.end);
     ordered.push_back(std::move(r));
   }
+  if (metadata) *metadata = std::move(found_metadata);
   return ordered;
 }
 

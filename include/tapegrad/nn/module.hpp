@@ -8,6 +8,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -80,13 +82,14 @@ class Module {
     LoadResult result;
     std::vector<std::pair<const Tensor<T>*, const Tensor<T>*>> copies;  // (destination, source)
     std::vector<bool> given(own.size(), false);
+    std::unordered_map<std::string, size_t> index_of;  // hashed: a file may hold millions of keys
+    for (size_t j = 0; j < own.size(); ++j) index_of.emplace(own[j].first, j);
+    std::unordered_set<std::string> seen;
     for (size_t i = 0; i < sd.size(); ++i) {
       const auto& [key, value] = sd[i];
-      for (size_t k = 0; k < i; ++k) {
-        detail::check(sd[k].first != key, "load_state_dict: the key \"", key, "\" is given twice");
-      }
-      size_t j = 0;
-      while (j < own.size() && own[j].first != key) ++j;
+      detail::check(seen.insert(key).second, "load_state_dict: the key \"", key, "\" is given twice");
+      const auto found = index_of.find(key);
+      const size_t j = found == index_of.end() ? own.size() : found->second;
       if (j == own.size()) {
         result.unexpected_keys.push_back(key);
         continue;

@@ -71,7 +71,15 @@ class Adam : public Optimizer<T> {
     // The options first, into a copy checked as the constructor checks them.
     AdamOptions options = options_;
     double b1 = std::get<0>(options.betas()), b2 = std::get<1>(options.betas());
+    static const char* const kRequired[] = {"lr", "betas.0", "betas.1", "eps", "weight_decay", "amsgrad"};
+    for (const char* required : kRequired) {
+      bool present = false;
+      for (const auto& o : state.options) present = present || o.name == required;
+      detail::check(present, "Adam: load_state_dict: the option \"", required, "\" is missing");
+    }
     for (const auto& o : state.options) {
+      detail::check(std::isfinite(o.value), "Adam: load_state_dict: option \"", o.name, "\" = ", o.value,
+                    " is not finite");
       if (o.name == "lr") {
         options.lr(o.value);
       } else if (o.name == "betas.0") {
@@ -102,15 +110,15 @@ class Adam : public Optimizer<T> {
     std::vector<uint8_t> seen(this->params_.size() * 4, 0);
     static const char* const kNames[] = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     for (const auto& [key, value] : state.tensors) {
+      // "<index>.<name>", the index in plain decimal digits (no sign, space or leading zero)
       const size_t dot = key.find('.');
-      size_t index = 0, used = 0;
-      try {
-        index = std::stoul(key.substr(0, dot), &used);
-      } catch (const std::exception&) {
-        used = 0;
+      bool well_formed = dot != std::string::npos && dot > 0 && dot <= 9 && (key[0] != '0' || dot == 1);
+      size_t index = 0;
+      for (size_t c = 0; well_formed && c < dot; ++c) {
+        well_formed = key[c] >= '0' && key[c] <= '9';
+        index = index * 10 + static_cast<size_t>(key[c] - '0');
       }
-      detail::check(dot != std::string::npos && used == dot && dot > 0, "Adam: load_state_dict: unexpected key \"",
-                    key, "\"");
+      detail::check(well_formed, "Adam: load_state_dict: unexpected key \"", key, "\"");
       detail::check(index < this->params_.size(), "Adam: load_state_dict: \"", key, "\" is for parameter ", index,
                     " but the optimizer has ", this->params_.size());
       const std::string field = key.substr(dot + 1);
