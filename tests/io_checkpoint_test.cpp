@@ -8,24 +8,10 @@
 #include "support/helpers.hpp"
 
 namespace tg = tapegrad;
+using tapegrad_test::error_of;
+using tapegrad_test::TempFile;
 
 namespace {
-
-struct TempFile {
-  explicit TempFile(const std::string& name) : path("io_checkpoint_test." + name) {}
-  ~TempFile() { std::remove(path.c_str()); }
-  std::string path;
-};
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const tg::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // Everything an optimizer holds, to the last bit.
 template <class T>
@@ -56,7 +42,7 @@ TEST_CASE("an Adam checkpoint holds torch.optim's state and resumes exactly") {
   const auto x = tg::randn<double>({4, 3});
   tg::optim::Adam<double> adam(a.params(), tg::optim::AdamOptions(0.05).betas({0.8, 0.99}).weight_decay(0.01).amsgrad(true));
   for (int i = 0; i < 3; ++i) a.step(adam, x);
-  TempFile file("adam.safetensors");
+  TempFile file("io_checkpoint_test.adam.safetensors");
   tg::save(adam, file.path);
 
   // torch.optim's layout: state.<index>.<name>, step as a float scalar, param_groups as JSON.
@@ -97,14 +83,14 @@ TEST_CASE("checkpoints that do not fit the optimizer are refused, and change not
   const auto x = tg::randn<double>({4, 3});
   tg::optim::Adam<double> adam(s.params(), 0.01);
   s.step(adam, x);
-  TempFile good("good.safetensors");
+  TempFile good("io_checkpoint_test.good.safetensors");
   tg::save(adam, good.path);
   const auto tensors = tg::load_tensors<double>(good.path);
   const std::string groups = R"([{"lr":0.01,"betas":[0.9,0.999],"eps":1e-08,"weight_decay":0.0,"amsgrad":false,"params":[0,1]}])";
 
   tg::optim::Adam<double> target(Setup().params(), 0.3);
   const std::string before = describe(target);
-  TempFile bad("bad.safetensors");
+  TempFile bad("io_checkpoint_test.bad.safetensors");
   auto refused = [&](const tg::NamedTensors<double>& t, const tg::io::Metadata& meta, const std::string& problem) {
     tg::save_tensors(t, bad.path, meta);
     const std::string message = error_of([&] { tg::load(target, bad.path); });

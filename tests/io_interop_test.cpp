@@ -13,6 +13,7 @@
 #include "support/helpers.hpp"
 
 namespace tg = tapegrad;
+using tapegrad_test::bytes_of;
 using tapegrad_test::expect_golden;
 using tapegrad_test::golden_file;
 using tapegrad_test::golden_tensor;
@@ -26,11 +27,6 @@ tg::nn::Sequential<T> interop_model() {
   tg::manual_seed(99);  // other weights than PyTorch's: every value must come from the file
   return tg::nn::Sequential<T>(tg::nn::Linear<T>(4, 8), tg::nn::BatchNorm1d<T>(8), tg::nn::ReLU<T>(),
                                tg::nn::Linear<T>(8, 3));
-}
-
-std::vector<uint8_t> bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
 template <class T>

@@ -10,26 +10,14 @@
 #include "support/helpers.hpp"
 
 namespace tg = tapegrad;
+using tapegrad_test::bytes_of;
 using tapegrad_test::describe_state;
+using tapegrad_test::error_of;
+using tapegrad_test::TempFile;
+using tapegrad_test::write_bytes;
 using tapegrad_test::Watch;
 
 namespace {
-
-// A scratch path under the build's working directory, removed at the end of the test.
-struct TempFile {
-  explicit TempFile(const std::string& name) : path("io_safetensors_test." + name) {}
-  ~TempFile() { std::remove(path.c_str()); }
-  std::string path;
-};
-
-std::vector<uint8_t> bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
 
 // A safetensors file from a header text (padded as given) and data bytes.
 std::vector<uint8_t> safetensors_bytes(const std::string& header, const std::vector<uint8_t>& data,
@@ -42,17 +30,6 @@ std::vector<uint8_t> safetensors_bytes(const std::string& header, const std::vec
 }
 std::vector<uint8_t> safetensors_bytes(const std::string& header, const std::vector<uint8_t>& data) {
   return safetensors_bytes(header, data, header.size());
-}
-
-// What `f` threw (a tapegrad::Error), or "no error".
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const tg::Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 tg::nn::Sequential<float> small_model() {
@@ -115,7 +92,7 @@ TEST_CASE("load_state_dict copies into the same tensors, all or nothing") {
 }
 
 TEST_CASE("save and load a module through safetensors, float and double, num_batches_tracked as I64") {
-  TempFile file("model.safetensors");
+  TempFile file("io_safetensors_test.model.safetensors");
   tg::manual_seed(2);
   auto model = small_model();
   model(tg::randn({6, 4}));
@@ -149,7 +126,7 @@ TEST_CASE("save and load a module through safetensors, float and double, num_bat
   tg::load(wide, file.path);
   CHECK(wide.state_dict()[0].second.to_vector() ==
         std::vector<double>(model.state_dict()[0].second.data(), model.state_dict()[0].second.data() + 32));
-  TempFile wide_file("wide.safetensors");
+  TempFile wide_file("io_safetensors_test.wide.safetensors");
   tg::save(wide, wide_file.path);
   const auto wide_bytes = bytes_of(wide_file.path);
   CHECK(tg::io::read_safetensors(wide_bytes.data(), wide_bytes.size(), wide_file.path)[0].dtype == tg::io::DType::F64);
@@ -158,7 +135,7 @@ TEST_CASE("save and load a module through safetensors, float and double, num_bat
   CHECK(describe_state(narrowed) == describe_state(model));
 
   // save_tensors / load_tensors: any names, the data's order kept.
-  TempFile named("named.safetensors");
+  TempFile named("io_safetensors_test.named.safetensors");
   tg::NamedTensors<double> tensors = {{"z", tg::tensor<double>({1, 2, 3}, {3})}, {"a", tg::full<double>({2, 2}, 0.5)},
                                       {"empty", tg::zeros<double>({0, 4})}};
   tg::save_tensors(tensors, named.path, {{"note", "hello"}});
@@ -180,7 +157,7 @@ TEST_CASE("safetensors files of every dtype load, F16 and BF16 converted exactly
       R"("i":{"dtype":"I32","shape":[1],"data_offsets":[16,20]},"u":{"dtype":"U8","shape":[1],"data_offsets":[20,21]},)"
       R"("t":{"dtype":"BOOL","shape":[2],"data_offsets":[21,23]}})";
   header.append((8 - header.size() % 8) % 8, ' ');
-  TempFile file("dtypes.safetensors");
+  TempFile file("io_safetensors_test.dtypes.safetensors");
   write_bytes(file.path, safetensors_bytes(header, data));
   const auto t = tg::load_tensors<float>(file.path);
   REQUIRE(t.size() == 5);
@@ -196,7 +173,7 @@ TEST_CASE("safetensors files of every dtype load, F16 and BF16 converted exactly
 TEST_CASE("corrupt safetensors files throw naming the file and the problem, and change nothing") {
   tg::manual_seed(3);
   auto model = small_model();
-  TempFile good("good.safetensors");
+  TempFile good("io_safetensors_test.good.safetensors");
   tg::save(model, good.path);
   const auto valid = bytes_of(good.path);
   uint64_t header_length = 0;
@@ -206,7 +183,7 @@ TEST_CASE("corrupt safetensors files throw naming the file and the problem, and 
 
   auto target = small_model();
   const Watch watch(target);
-  TempFile bad("bad.safetensors");
+  TempFile bad("io_safetensors_test.bad.safetensors");
   const std::string& p = bad.path;
   auto refused = [&](const std::vector<uint8_t>& bytes, const std::string& problem) {
     write_bytes(p, bytes);
@@ -286,7 +263,7 @@ TEST_CASE("corrupt safetensors files throw naming the file and the problem, and 
 TEST_CASE("a failed save leaves the earlier file whole") {
   tg::manual_seed(4);
   auto model = small_model();
-  TempFile file("kept.safetensors");
+  TempFile file("io_safetensors_test.kept.safetensors");
   tg::save(model, file.path);
   const auto before = bytes_of(file.path);
   CHECK(error_of([&] { tg::save(model, "no-such-directory/x.safetensors"); }) ==

@@ -269,12 +269,7 @@ const Bytes kSix = floats({0, 1, 2, 3, 4, 5});
 
 // read_torch_file(bytes, "m.pt") throws a tapegrad::Error "load: m.pt: ..." holding every part.
 void require_refused(const Bytes& b, std::initializer_list<std::string> parts) {
-  std::string message = "no error";
-  try {
-    io::read_torch_file(b.data(), b.size(), "m.pt");
-  } catch (const tg::Error& e) {
-    message = e.what();
-  }
+  const std::string message = tapegrad_test::error_of([&] { io::read_torch_file(b.data(), b.size(), "m.pt"); });
   INFO("message: " << message);
   CHECK(message.rfind("load: m.pt: ", 0) == 0);
   for (const std::string& p : parts) {

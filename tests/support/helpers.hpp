@@ -2,10 +2,12 @@
 // Shared test helpers: value comparison, golden-file reading, gradcheck wrappers.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -178,6 +180,37 @@ void expect_golden(const tg::Tensor<T>& actual, const Golden& g, const std::stri
     std::cout << "error " << name << ": max abs " << max_abs << ", max err/tol " << max_ratio << "\n";
   }
   check_close(actual, e.values, e.shape, rtol, atol);
+}
+
+// ---- files and refusals -----------------------------------------------------------------------
+
+// A scratch file under the test's working directory, removed when the test ends.
+struct TempFile {
+  explicit TempFile(std::string p) : path(std::move(p)) {}
+  ~TempFile() { std::remove(path.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  std::string path;
+};
+
+inline std::vector<uint8_t> bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// What `f` threw (a tapegrad::Error), or "no error".
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const tg::Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 // ---- "a failed call changes nothing" ---------------------------------------------------------
