@@ -3,6 +3,7 @@
 // The umbrella header: includes the rest, nothing else.
 #include "core/autograd.hpp"
 #include "core/error.hpp"
+#include "core/expanding_array.hpp"
 #include "core/factories.hpp"
 #include "core/generator.hpp"
 #include "core/shape.hpp"
