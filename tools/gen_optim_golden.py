@@ -34,6 +34,11 @@ element, so both sides feed the optimizer the same bits; "maximize" configs feed
       cases: l2_clip (max_norm 1), l2_noclip (max_norm 100), inf (max_norm 0.5, inf), l1
       (max_norm 2, norm 1), l3 (max_norm 1, norm 3), nograd (parameter 1 has no gradient,
       max_norm 1)
+optim_sgd_torch.safetensors, optim_adamw_torch.safetensors: torch's own optimizer.state_dict()
+    after the first 10 steps of sgd.nesterov.f64 and adamw.custom.f64, in tg::save(optimizer)'s
+    layout ("state.<i>.<name>" tensors; metadata "optimizer" the class, "param_groups" the JSON
+    of state_dict()["param_groups"], foreach as null): a tapegrad optimizer loading it over the
+    parameters after step 10 continues to steps 11..20
 init.txt:
     gain.<name>                 calculate_gain(name) (leaky_relu also with param 0.2: gain.leaky_relu_0.2)
     <fn>.<case>.<tag>           the tensor after torch.manual_seed(seed); fn(tensor, ...),
@@ -41,11 +46,14 @@ init.txt:
     seq.<tag>.a, .b, .c         after manual_seed(7): xavier_uniform_(a (4, 5)), kaiming_normal_(b
                                 (3, 17)), uniform_(c (6), -1, 1), in that order (one stream)
 """
+import json
 import math
+import os
 
 import torch
 
-from golden_io import GoldenWriter
+from golden_io import GOLDEN_DIR, GoldenWriter
+from safetensors_io import serialize
 
 torch.set_num_threads(1)
 DTYPES = ((torch.float64, "f64"), (torch.float32, "f32"))
@@ -63,7 +71,7 @@ def problem():
     return dict(W0=fixed(701, 4, 5), b0=fixed(702, 3), tW=fixed(703, 4, 5), tb=fixed(704, 3), cW=curv(4, 5), cb=curv(3))
 
 
-def run(w, name, make_opt, dtype, tag, maximize=False, make_sched=None):
+def run(w, name, make_opt, dtype, tag, maximize=False, make_sched=None, checkpoint=None):
     pb = problem()
     W = pb["W0"].to(dtype).clone().requires_grad_()
     b = pb["b0"].to(dtype).clone().requires_grad_()
@@ -81,6 +89,18 @@ def run(w, name, make_opt, dtype, tag, maximize=False, make_sched=None):
         if sched:
             sched.step()
             w.add(f"{name}.{tag}.lr.{k}", torch.tensor(opt.param_groups[0]["lr"], dtype=torch.float64))
+        if checkpoint and k == 10:
+            write_checkpoint(opt, checkpoint)
+
+
+def write_checkpoint(opt, filename):
+    sd = opt.state_dict()
+    tensors = {f"state.{i}.{name}": t for i, s in sd["state"].items() for name, t in s.items() if t is not None}
+    meta = {"optimizer": type(opt).__name__, "param_groups": json.dumps(sd["param_groups"], separators=(",", ":"))}
+    path = os.path.join(GOLDEN_DIR, filename)
+    with open(path, "wb") as f:
+        f.write(serialize(tensors, meta))
+    print(f"wrote {path}: {sorted(tensors)} {meta}")
 
 
 def write_optim():
@@ -104,9 +124,11 @@ def write_optim():
     }
     for dtype, tag in DTYPES:
         for cfg, (make, maximize) in sgd.items():
-            run(w, f"sgd.{cfg}", make, dtype, tag, maximize)
+            checkpoint = "optim_sgd_torch.safetensors" if (cfg, tag) == ("nesterov", "f64") else None
+            run(w, f"sgd.{cfg}", make, dtype, tag, maximize, checkpoint=checkpoint)
         for cfg, make in adamw.items():
-            run(w, f"adamw.{cfg}", make, dtype, tag)
+            checkpoint = "optim_adamw_torch.safetensors" if (cfg, tag) == ("custom", "f64") else None
+            run(w, f"adamw.{cfg}", make, dtype, tag, checkpoint=checkpoint)
         run(w, "sgd.steplr", lambda p: S(p, lr=0.1, momentum=0.9, nesterov=True), dtype, tag,
             make_sched=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=5, gamma=0.5))
         run(w, "adamw.cosine", lambda p: A(p, lr=0.05), dtype, tag,
