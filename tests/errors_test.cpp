@@ -415,3 +415,72 @@ TEST_CASE("set_grad refuses a gradient of another shape, so step() never meets o
   opt.step();
   for (double v : w.to_vector()) CHECK(std::abs(v + 0.1) < 1e-8);  // Adam's first step moves by lr
 }
+
+TEST_CASE("SGD and AdamW refuse invalid options, NaN included") {
+  std::vector<tg::Tensor<double>> params{tg::zeros<double>({3}).requires_grad_()};
+  using tg::optim::AdamWOptions;
+  using tg::optim::SGDOptions;
+  const Watch watch(params[0]);
+  const double nan = std::nan("");
+  check_refused([&] { return tg::optim::SGD<double>(params, -0.1); }, "SGD: invalid learning rate: -0.1", watch);
+  check_refused([&] { return tg::optim::SGD<double>(params, nan); }, "SGD: invalid learning rate: nan", watch);
+  check_refused([&] { return tg::optim::SGD<double>(params, SGDOptions(0.1).momentum(nan)); },
+                "SGD: invalid momentum value: nan", watch);
+  check_refused([&] { return tg::optim::SGD<double>(params, SGDOptions(0.1).weight_decay(-1)); },
+                "SGD: invalid weight_decay value: -1", watch);
+  check_refused([&] { return tg::optim::SGD<double>(params, SGDOptions(0.1).nesterov(true)); },
+                "SGD: Nesterov momentum requires a momentum and zero dampening (momentum 0, dampening 0)", watch);
+  check_refused([&] { return tg::optim::AdamW<double>(params, AdamWOptions(nan)); }, "AdamW: invalid learning rate: nan",
+                watch);
+  check_refused([&] { return tg::optim::AdamW<double>(params, AdamWOptions().betas({0.9, nan})); },
+                "AdamW: invalid beta parameter at index 1: nan", watch);
+  check_refused([&] { return tg::optim::AdamW<double>(params, AdamWOptions().betas({-0.5, 0.999})); },
+                "AdamW: invalid beta parameter at index 0: -0.5", watch);
+  tg::optim::SGD<double> sgd(params, 0.1);
+  check_refused([&] { sgd.set_lr(nan); }, "SGD: invalid learning rate: nan", watch);
+  CHECK(sgd.lr() == 0.1);
+}
+
+TEST_CASE("SGD refuses a gradient of another shape once its buffer exists; schedules refuse bad periods") {
+  auto w = tg::zeros<double>({2, 2}).requires_grad_();
+  tg::optim::SGD<double> opt({w}, tg::optim::SGDOptions(0.1).momentum(0.9));
+  opt.step({tg::ones<double>({2, 2})});
+  const Watch watch(w);
+  check_refused([&] { opt.step({tg::ones<double>({4})}); }, "SGD: gradient 0 has shape [4] but parameter 0 has shape [2, 2]",
+                watch);
+  check_refused([&] { return tg::optim::StepLR<double>(opt, 0); }, "StepLR: step_size must be positive, got 0", watch);
+  check_refused([&] { return tg::optim::CosineAnnealingLR<double>(opt, 0); },
+                "CosineAnnealingLR: T_max must be positive, got 0", watch);
+  CHECK(opt.lr() == 0.1);
+  CHECK_NOTHROW(opt.step({tg::ones<double>({2, 2})}));
+}
+
+TEST_CASE("clip_grad_norm_ and nn::init refuse bad arguments, changing nothing and drawing nothing") {
+  auto w = tg::zeros<double>({2, 3}).requires_grad_();
+  w.set_grad(tg::ones<double>({2, 3}));
+  const auto g = w.grad();
+  auto v = tg::zeros<double>({4});
+  const Watch watch(w, g, v);
+  namespace init = tg::nn::init;
+  check_refused([&] { return tg::nn::utils::clip_grad_norm_(std::vector<tg::Tensor<double>>{w}, -0.5); },
+                "clip_grad_norm_: max_norm must be >= 0, got -0.5", watch);
+  check_refused([&] { return tg::nn::utils::clip_grad_norm_(w, std::nan("")); },
+                "clip_grad_norm_: max_norm must be >= 0, got nan", watch);
+  check_refused([&] { return tg::nn::utils::clip_grad_norm_(w, 1.0, -1.0); },
+                "clip_grad_norm_: norm_type must be positive or inf, got -1", watch);
+  const std::string fewer = ": fan in and fan out can not be computed for a tensor with fewer than 2 dimensions, got shape [4]";
+  check_refused([&] { return init::xavier_uniform_(v); }, "xavier_uniform_" + fewer, watch);
+  check_refused([&] { return init::xavier_normal_(v); }, "xavier_normal_" + fewer, watch);
+  check_refused([&] { return init::kaiming_uniform_(v); }, "kaiming_uniform_" + fewer, watch);
+  check_refused([&] { return init::kaiming_normal_(v); }, "kaiming_normal_" + fewer, watch);
+  check_refused([&] { return init::kaiming_uniform_(w, 0, "fan"); },
+                "kaiming_uniform_: mode \"fan\" not supported, please use one of fan_in, fan_out", watch);
+  check_refused([&] { return init::kaiming_normal_(w, 0, "fan_in", "gelu"); },
+                "kaiming_normal_: unsupported nonlinearity \"gelu\" (linear, conv1d, conv2d, conv3d, conv_transpose1d, "
+                "conv_transpose2d, conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu)",
+                watch);
+  check_refused([&] { return init::calculate_gain("softmax"); },
+                "calculate_gain: unsupported nonlinearity \"softmax\" (linear, conv1d, conv2d, conv3d, conv_transpose1d, "
+                "conv_transpose2d, conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu)",
+                watch);
+}

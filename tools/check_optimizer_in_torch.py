@@ -4,8 +4,8 @@
 usage: /usr/bin/python3 tools/check_optimizer_in_torch.py <model.safetensors> <optim.safetensors>
 
 Builds torch's state_dict from the file (state.<i>.<name> tensors, param_groups from the
-metadata), loads it with Adam.load_state_dict over the model's parameters, checks that every
-per-parameter tensor and option came through unchanged, and takes one step to show torch runs
+metadata), loads it with the class's load_state_dict (Adam, AdamW or SGD) over the model's
+parameters, checks that every per-parameter tensor and option came through unchanged, and takes one step to show torch runs
 with it. Prints PASS or FAIL. (The model file is only used for the parameters' shapes.)
 """
 import json
@@ -31,7 +31,7 @@ def read_safetensors(path):
 def main():
     model_tensors, _ = read_safetensors(sys.argv[1])
     state_tensors, meta = read_safetensors(sys.argv[2])
-    assert meta["optimizer"] == "Adam", meta
+    assert meta["optimizer"] in ("Adam", "AdamW", "SGD"), meta
     groups = json.loads(meta["param_groups"])
     params = [torch.nn.Parameter(t.clone()) for k, t in model_tensors.items()
               if t.dtype.is_floating_point and not k.endswith(("running_mean", "running_var"))]
@@ -39,7 +39,7 @@ def main():
     for key, t in state_tensors.items():
         _, index, name = key.split(".", 2)
         state.setdefault(int(index), {})[name] = t
-    optimizer = torch.optim.Adam(params, lr=123.0)
+    optimizer = getattr(torch.optim, meta["optimizer"])(params, lr=123.0)
     optimizer.load_state_dict({"state": state, "param_groups": groups})
     loaded = optimizer.state_dict()
     ok = True
