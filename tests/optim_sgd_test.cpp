@@ -217,3 +217,39 @@ TEST_CASE("schedules: invalid arguments throw with exact messages and leave the 
   CHECK(down.last_epoch() == 0);
   CHECK(down.get_last_lr() == std::vector<double>{0.1});
 }
+
+TEST_CASE("the contract's spellings compile and run on a float model (docs/API.md)") {
+  namespace optim = tg::optim;
+  namespace nn = tg::nn;
+  tg::manual_seed(0);
+  nn::Linear model(3, 2);
+  nn::init::kaiming_uniform_(model.weight, std::sqrt(5.0), "fan_in", "leaky_relu");
+  nn::init::xavier_uniform_(model.weight, 1.0);
+  nn::init::xavier_normal_(model.weight);
+  nn::init::kaiming_normal_(model.weight);
+  nn::init::uniform_(model.bias, -0.1, 0.1);
+  nn::init::normal_(model.bias, 0, 1);
+  nn::init::zeros_(model.bias);
+  nn::init::ones_(model.bias);
+  CHECK(nn::init::calculate_gain("leaky_relu", 0.2) > 1);
+  optim::SGD sgd(model.parameters(), optim::SGDOptions(0.1).momentum(0.9).dampening(0).nesterov(true).weight_decay(1e-4));
+  optim::AdamW adamw(model.parameters(), optim::AdamWOptions(1e-3).betas({0.9, 0.999}).eps(1e-8).weight_decay(1e-2));
+  optim::StepLR step_lr(sgd, 10);
+  optim::CosineAnnealingLR cosine(adamw, 5);
+  const auto x = tg::randn({4, 3});
+  for (int k = 0; k < 3; ++k) {
+    sgd.zero_grad();
+    tg::sum(tg::tanh(model(x))).backward();
+    const double total = nn::utils::clip_grad_norm_(model.parameters(), 1.0);
+    CHECK(total > 0);
+    sgd.step();
+    adamw.step();
+    step_lr.step();
+    cosine.step();
+  }
+  CHECK(sgd.lr() == 0.1);
+  CHECK(std::abs(adamw.lr() - 1e-3 * (1 + std::cos(3.141592653589793 * 3 / 5)) / 2) < 1e-15);
+  optim::Optimizer<float>& base = adamw;
+  base.set_lr(0.25);
+  CHECK(cosine.get_last_lr()[0] != 0.25);  // the schedule's record, until its next step
+}

@@ -94,10 +94,15 @@ class CosineAnnealingLR : public LRScheduler<T> {
     const int64_t phase = ((epoch - 1 - T_max_) % period + period) % period;
     if (phase == 0) return lr + (base_lr - eta_min_) * (1 - std::cos(pi / static_cast<double>(T_max_))) / 2;
     const double e = static_cast<double>(epoch), t = static_cast<double>(T_max_);
-    return (1 + std::cos(pi * e / t)) / (1 + std::cos(pi * (e - 1) / t)) * (lr - eta_min_) + eta_min_;
+    const double ratio = (1 + std::cos(pi * e / t)) / (1 + std::cos(pi * (e - 1) / t));
+    return product(ratio, lr - eta_min_) + eta_min_;
   }
 
  private:
+  // Python's a * b, rounded before the addition that follows: out of line, so a build with
+  // fp-contract and the fma instruction cannot fuse the two (which moves the lr by an ulp).
+  TAPEGRAD_NOINLINE static double product(double a, double b) { return a * b; }
+
   static Optimizer<T>& checked(Optimizer<T>& optimizer, int64_t T_max) {
     detail::check(T_max > 0, "CosineAnnealingLR: T_max must be positive, got ", T_max);
     return optimizer;
