@@ -89,12 +89,14 @@ std::vector<TypeCase> type_cases() {
   }
   {
     TypeCase c{"short", 0x0B, {}, {}};
-    for (int v : {-32768, -2, 0, 258, 1000, 32767}) put_be(c.payload, static_cast<uint16_t>(v), 2), c.values.push_back(v);
+    for (int v : {-32768, -2, 0, 258, 1000, 32767})
+      put_be(c.payload, static_cast<uint16_t>(v), 2), c.values.push_back(v);
     cases.push_back(c);
   }
   {
     TypeCase c{"int", 0x0C, {}, {}};
-    for (int64_t v : {int64_t(INT32_MIN), int64_t(-1), int64_t(0), int64_t(16909060), int64_t(16777217), int64_t(INT32_MAX)}) {
+    for (int64_t v :
+         {int64_t(INT32_MIN), int64_t(-1), int64_t(0), int64_t(16909060), int64_t(16777217), int64_t(INT32_MAX)}) {
       put_be(c.payload, static_cast<uint32_t>(v), 4), c.values.push_back(static_cast<double>(v));
     }
     cases.push_back(c);
@@ -195,7 +197,8 @@ TEST_CASE("read_idx refuses a missing, short or inconsistent file with its exact
     return message;
   };
   const std::string p = "read_idx: " + f.path;
-  CHECK(error_of([] { tg::data::read_idx<float>("no_such_dir/none.idx"); }) == "read_idx: no_such_dir/none.idx: no such file");
+  CHECK(error_of([] { tg::data::read_idx<float>("no_such_dir/none.idx"); }) ==
+        "read_idx: no_such_dir/none.idx: no such file");
   CHECK(error_of([] { tg::data::read_idx<float>("."); }) == "read_idx: .: not a regular file");
   CHECK(refused({}) == p + ": 0 bytes, too short for an IDX header (0, 0, type, dimension count)");
   CHECK(refused({0, 0, 8}) == p + ": 3 bytes, too short for an IDX header (0, 0, type, dimension count)");
@@ -242,7 +245,8 @@ TEST_CASE("read_idx refuses a corrupt, truncated or padded gzip stream with its 
   cut.assign(good.begin(), good.end() - 8);  // the CRC-32 and length trailer lost
   CHECK(refused(cut) == p + ": truncated gzip stream (the file ends after " + std::to_string(cut.size()) +
                             " bytes, inside the compressed data)");
-  CHECK(refused({0x1f, 0x8b}) == p + ": truncated gzip stream (the file ends after 2 bytes, inside the compressed data)");
+  CHECK(refused({0x1f, 0x8b}) ==
+        p + ": truncated gzip stream (the file ends after 2 bytes, inside the compressed data)");
   Bytes bad = good;
   bad[bad.size() - 6] ^= 0x55;  // the CRC-32
   CHECK(refused(bad) == p + ": corrupt gzip stream (incorrect data check)");
@@ -267,11 +271,13 @@ TEST_CASE("read_idx refuses a corrupt, truncated or padded gzip stream with its 
 
 TEST_CASE("gunzip refuses what is not gzip, and read_gzip names the file") {
   const Bytes plain = {0, 0, 8, 1};
-  CHECK_THROWS_WITH(tg::data::gunzip(plain.data(), plain.size(), "x"), "x: not a gzip stream (it does not start with 1f 8b)");
+  CHECK_THROWS_WITH(tg::data::gunzip(plain.data(), plain.size(), "x"),
+                    "x: not a gzip stream (it does not start with 1f 8b)");
   CHECK_THROWS_WITH(tg::data::gunzip(nullptr, 0, "x"), "x: not a gzip stream (it does not start with 1f 8b)");
   CHECK_THROWS_WITH(tg::data::read_gzip("none.gz"), "read_gzip: none.gz: no such file");
   TempFile f("gzip_test.gz");
   write_gz(f.path, {'h', 'i'});
   CHECK(tg::data::read_gzip(f.path) == Bytes{'h', 'i'});
-  CHECK_THROWS_WITH(tg::data::read_gzip(f.path, "load_digits", 1), "load_digits: gzip_test.gz: the gzip stream inflates to more than 1 bytes");
+  CHECK_THROWS_WITH(tg::data::read_gzip(f.path, "load_digits", 1),
+                    "load_digits: gzip_test.gz: the gzip stream inflates to more than 1 bytes");
 }

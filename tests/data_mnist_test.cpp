@@ -4,9 +4,8 @@
 // with Python's gzip and struct (skipped, with a warning, where the package is not installed).
 // Also the examples' digits loader (examples/common/digits.hpp) against scikit-learn's
 // load_digits (tests/golden/digits.txt).
-#include <zlib.h>
-
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -61,7 +60,8 @@ struct MnistDir {
   }
   void write_set(const std::string& prefix, const Bytes& labels, bool gz, uint32_t rows = 28) {
     Bytes pixels(labels.size() * rows * 28);
-    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i / (rows * 28)) * 31 + i % (rows * 28));
+    for (size_t i = 0; i < pixels.size(); ++i)
+      pixels[i] = static_cast<uint8_t>((i / (rows * 28)) * 31 + i % (rows * 28));
     write(prefix + "-images-idx3-ubyte", idx_file(0x08, {static_cast<uint32_t>(labels.size()), rows, 28}, pixels), gz);
     write(prefix + "-labels-idx1-ubyte", idx_file(0x08, {static_cast<uint32_t>(labels.size())}, labels), gz);
   }
@@ -121,22 +121,26 @@ TEST_CASE("MNIST refuses missing files, wrong shapes and types, labels out of ra
   const auto message = [](const std::string& root, bool train = true) {
     return error_of([&] { tg::data::MNIST<float> m(root, train); });
   };
-  CHECK(message("no_such_mnist") == "MNIST: no_such_mnist: has neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz");
+  CHECK(message("no_such_mnist") ==
+        "MNIST: no_such_mnist: has neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz");
   {
     MnistDir dir("mnist_bad_dir");
     dir.write_set("train", {1, 2}, false);
-    CHECK(message(dir.root, false) == "MNIST: mnist_bad_dir: has neither t10k-images-idx3-ubyte nor t10k-images-idx3-ubyte.gz");
+    CHECK(message(dir.root, false) ==
+          "MNIST: mnist_bad_dir: has neither t10k-images-idx3-ubyte nor t10k-images-idx3-ubyte.gz");
   }
   {
     MnistDir dir("mnist_bad_dir");
     dir.write_set("train", {1, 2}, true, 27);  // 27 x 28 images
-    CHECK(message(dir.root) == "MNIST: mnist_bad_dir/train-images-idx3-ubyte.gz: expected images of unsigned byte, "
-                               "shape (N, 28, 28), got unsigned byte of shape [2, 27, 28]");
+    CHECK(message(dir.root) ==
+          "MNIST: mnist_bad_dir/train-images-idx3-ubyte.gz: expected images of unsigned byte, "
+          "shape (N, 28, 28), got unsigned byte of shape [2, 27, 28]");
   }
   {
     MnistDir dir("mnist_bad_dir");
     dir.write_set("train", {1, 10, 3}, false);
-    CHECK(message(dir.root) == "MNIST: mnist_bad_dir/train-labels-idx1-ubyte: label 10 of example 1 is not a class 0..9");
+    CHECK(message(dir.root) ==
+          "MNIST: mnist_bad_dir/train-labels-idx1-ubyte: label 10 of example 1 is not a class 0..9");
   }
   {
     MnistDir dir("mnist_bad_dir");
@@ -148,15 +152,17 @@ TEST_CASE("MNIST refuses missing files, wrong shapes and types, labels out of ra
     MnistDir dir("mnist_bad_dir");
     dir.write("train-images-idx3-ubyte", idx_file(0x08, {1, 28, 28}, Bytes(784)), false);
     dir.write("train-labels-idx1-ubyte", idx_file(0x0C, {1}, {0, 0, 0, 1}), false);
-    CHECK(message(dir.root) == "MNIST: mnist_bad_dir/train-labels-idx1-ubyte: expected labels of unsigned byte, shape (N), "
-                               "got int of shape [1]");
+    CHECK(message(dir.root) ==
+          "MNIST: mnist_bad_dir/train-labels-idx1-ubyte: expected labels of unsigned byte, shape (N), "
+          "got int of shape [1]");
   }
   {
     MnistDir dir("mnist_bad_dir");
     dir.write("train-images-idx3-ubyte", idx_file(0x08, {1, 28, 28}, Bytes(783)), false);
     dir.write("train-labels-idx1-ubyte", idx_file(0x08, {1}, {0}), false);
-    CHECK(message(dir.root) == "read_idx: mnist_bad_dir/train-images-idx3-ubyte: dimensions [1, 28, 28] of unsigned byte "
-                               "need 784 data bytes, the file has 783 after its 16-byte header (truncated or corrupt)");
+    CHECK(message(dir.root) ==
+          "read_idx: mnist_bad_dir/train-images-idx3-ubyte: dimensions [1, 28, 28] of unsigned byte "
+          "need 784 data bytes, the file has 783 after its 16-byte header (truncated or corrupt)");
   }
 }
 

@@ -5,12 +5,11 @@
 // Needs zlib (link tapegrad::data): the file is gzipped.
 #include <cstdint>
 #include <string>
-#include <vector>
-
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/factories.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/data/gzip.hpp>
+#include <vector>
 
 namespace examples {
 

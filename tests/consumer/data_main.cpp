@@ -1,8 +1,8 @@
 // A program on tapegrad::data: zlib's header and library both reachable through that one target.
 // Writes a gzipped IDX file of 2 x 3 unsigned bytes with zlib, reads it back with read_idx.
-#include <cstdio>
-
 #include <zlib.h>
+
+#include <cstdio>
 #include <tapegrad/data/idx.hpp>
 
 int main() {

@@ -20,10 +20,6 @@
 //
 // It builds with libFuzzer (clang -fsanitize=fuzzer) and, with replay_main.cpp, with any
 // compiler as a corpus replayer. Set TAPEGRAD_FUZZ_VERBOSE=1 to print each input's outcome.
-#include <tapegrad/data/gzip.hpp>
-#include <tapegrad/data/idx.hpp>
-#include <tapegrad/data/mnist.hpp>
-
 #include <zlib.h>
 
 #include <algorithm>
@@ -34,6 +30,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tapegrad/data/gzip.hpp>
+#include <tapegrad/data/idx.hpp>
+#include <tapegrad/data/mnist.hpp>
 #include <vector>
 
 namespace data = tapegrad::data;
@@ -161,7 +160,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
       file.insert(file.end(), second.begin(), second.end());
     }
     if (bytes[1] & 2) {
-      file.insert(file.end(), plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(3, plain.size())));
+      file.insert(file.end(), plain.begin(),
+                  plain.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(3, plain.size())));
     }
   } else if (!data::is_gzip(bytes, size)) {
     plain = file;

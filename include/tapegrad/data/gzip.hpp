@@ -36,7 +36,8 @@ inline size_t gunzip_size_hint(const uint8_t* data, size_t size, size_t max_byte
   const size_t claimed = size >= 18 ? (size_t(data[size - 4]) | size_t(data[size - 3]) << 8 |
                                        size_t(data[size - 2]) << 16 | size_t(data[size - 1]) << 24)
                                     : 0;
-  const size_t ratio_bound = size > (std::numeric_limits<size_t>::max() - 65536) / 1032 ? max_bytes : size * 1032 + 65536;
+  const size_t ratio_bound =
+      size > (std::numeric_limits<size_t>::max() - 65536) / 1032 ? max_bytes : size * 1032 + 65536;
   return std::min({claimed + 1, ratio_bound, max_bytes + 1});
 }
 

@@ -132,8 +132,8 @@ TAPEGRAD_COLD inline IdxArray parse_idx(std::vector<uint8_t> bytes, const std::s
          bytes_fit ? std::to_string(count * element) : std::string("more than 2^64"), " data bytes, the file has ",
          data, " after its ", header, "-byte header (truncated or corrupt)");
   }
-  check(count * element == data, what, ": dimensions ", format_shape(out.shape), " of ", idx_type_name(type),
-        " need ", count * element, " data bytes, the file has ", data, " after its ", header, "-byte header (",
+  check(count * element == data, what, ": dimensions ", format_shape(out.shape), " of ", idx_type_name(type), " need ",
+        count * element, " data bytes, the file has ", data, " after its ", header, "-byte header (",
         data - count * element, " trailing bytes)");
   out.bytes = std::move(bytes);
   return out;

@@ -7,9 +7,10 @@
 // From `root`: train-images-idx3-ubyte and train-labels-idx1-ubyte (t10k-* for the test set),
 // each raw or with .gz appended (Debian's dataset-fashion-mnist installs the .gz files in
 // /usr/share/datasets/fashion-mnist/). A MNIST is a TensorDataset: a DataLoader takes it.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string>
-#include <sys/stat.h>
 #include <utility>
 
 #include "../core/error.hpp"
@@ -85,8 +86,8 @@ class MNIST : public TensorDataset<T> {
     Example<T> e;
     e.y = detail::mnist_targets<T>(read_idx_array(labels_path), labels_path);
     e.x = detail::mnist_images<T>(read_idx_array(images_path), images_path);
-    tapegrad::detail::check(e.x.size(0) == e.y.size(0), "MNIST: ", root, ": ", e.x.size(0), " images but ",
-                            e.y.size(0), " labels");
+    tapegrad::detail::check(e.x.size(0) == e.y.size(0), "MNIST: ", root, ": ", e.x.size(0), " images but ", e.y.size(0),
+                            " labels");
     return e;
   }
 
