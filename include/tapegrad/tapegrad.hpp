@@ -33,8 +33,16 @@
 #include "autograd/functional.hpp"
 #include "data/dataloader.hpp"
 #include "data/dataset.hpp"
+#include "data/idx.hpp"
+#include "data/mnist.hpp"
 #include "data/randperm.hpp"
 #include "version.hpp"
+// gzipped IDX files (data::read_idx, data::MNIST on .gz files) need zlib: <zlib.h> to compile,
+// -lz to link (CMake target tapegrad::data). Included when the header is there; a program that
+// must not call zlib can define TAPEGRAD_NO_ZLIB (raw IDX files still read).
+#if __has_include(<zlib.h>) && !defined(TAPEGRAD_NO_ZLIB)
+#include "data/gzip.hpp"
+#endif
 // Saving and loading (safetensors, torch.save files) need nlohmann/json: included when it is
 // there. Parsing it costs every translation unit ~0.6 s of compile time; a program that loads
 // nothing can define TAPEGRAD_NO_IO to skip it.
