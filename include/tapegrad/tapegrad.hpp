@@ -37,10 +37,11 @@
 #include "data/mnist.hpp"
 #include "data/randperm.hpp"
 #include "version.hpp"
-// gzipped IDX files (data::read_idx, data::MNIST on .gz files) need zlib: <zlib.h> to compile,
-// -lz to link (CMake target tapegrad::data). Included when the header is there; a program that
-// must not call zlib can define TAPEGRAD_NO_ZLIB (raw IDX files still read).
-#if __has_include(<zlib.h>) && !defined(TAPEGRAD_NO_ZLIB)
+// gzipped IDX files (data::read_idx, data::MNIST on .gz files) need zlib, to compile and to link:
+// opted into with TAPEGRAD_WITH_ZLIB, which the CMake target tapegrad::data defines along with
+// linking zlib (by hand: -DTAPEGRAD_WITH_ZLIB ... -lz). Without it raw IDX files still read, and
+// a program that links only the core never meets an undefined zlib symbol.
+#if defined(TAPEGRAD_WITH_ZLIB)
 #include "data/gzip.hpp"
 #endif
 // Saving and loading (safetensors, torch.save files) need nlohmann/json: included when it is

@@ -1,6 +1,7 @@
 #pragma once
 // gzip files inflated in memory with zlib (link zlib: CMake target tapegrad::data, or -lz). The
-// umbrella header includes this one when <zlib.h> is there and TAPEGRAD_NO_ZLIB is not defined.
+// umbrella header and idx.hpp include this one when TAPEGRAD_WITH_ZLIB is defined (tapegrad::data
+// defines it).
 //
 // Every length is bounded before memory is spent on it: the output grows geometrically up to
 // `max_bytes` (refused beyond), and the trailer's size field, which a corrupt file may fill

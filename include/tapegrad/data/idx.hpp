@@ -2,7 +2,7 @@
 // IDX files (the format of MNIST and its kin, http://yann.lecun.com/exdb/mnist/): a header of
 // 0, 0, a type byte and a dimension count, then each dimension as a big-endian uint32, then
 // the values, big-endian, row-major. Read raw or gzipped (told apart by gzip's 1f 8b magic);
-// gzipped files need zlib (<zlib.h> and -lz, CMake target tapegrad::data), raw ones do not.
+// gzipped files need zlib (TAPEGRAD_WITH_ZLIB and -lz: CMake target tapegrad::data), raw ones do not.
 //
 // Every length is checked against the file before it is used: the header's size, the product
 // of the dimensions (overflow included) against the bytes that follow, with none left over.
@@ -20,7 +20,7 @@
 #include "../core/tensor.hpp"
 #include "bytes.hpp"
 
-#if __has_include(<zlib.h>) && !defined(TAPEGRAD_NO_ZLIB)
+#if defined(TAPEGRAD_WITH_ZLIB)
 #include "gzip.hpp"
 #define TAPEGRAD_IDX_GZIP 1
 #else
@@ -187,8 +187,8 @@ TAPEGRAD_COLD inline IdxArray parse_idx_file(std::vector<uint8_t> file, const st
     return detail::parse_idx(gunzip(file.data(), file.size(), what, max_bytes), what);
 #else
     (void)max_bytes;
-    tapegrad::detail::fail(what, ": gzip-compressed, and tapegrad was compiled without zlib (no <zlib.h>, or ",
-                           "TAPEGRAD_NO_ZLIB): gunzip the file first");
+    tapegrad::detail::fail(what, ": gzip-compressed, and this program was built without zlib (link tapegrad::data, ",
+                           "or define TAPEGRAD_WITH_ZLIB and link -lz): gunzip the file first");
 #endif
   }
   return detail::parse_idx(std::move(file), what);
