@@ -19,7 +19,7 @@ const std::vector<std::string> kCases = {
     "basic",       "pad1",           "stride2",          "nonsquare",        "dilation2",     "dilation_mixed",
     "groups2",     "depthwise",      "depthwise_stride", "pointwise",        "pointwise_groups", "pointwise_stride",
     "pointwise_pad", "nobias",       "unbatched",        "unbatched_nobias", "big_padding",   "kernel_is_input",
-    "batch_one_channel", "same_even", "same_dilated",    "valid"};
+    "batch_one_channel", "same_even", "same_dilated",    "valid",            "long_filter",   "long_filter_groups"};
 
 struct Config {
   std::array<int64_t, 2> stride, padding, dilation;

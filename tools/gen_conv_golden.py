@@ -50,6 +50,9 @@ CASES = {
     "same_even": ((2, 2, 6, 5), (3, 2, 4, 2), True, (1, 1), "same", (1, 1), 1),
     "same_dilated": ((1, 2, 7, 7), (2, 2, 3, 3), True, (1, 1), "same", (2, 1), 1),
     "valid": ((2, 2, 6, 5), (3, 2, 3, 2), True, (1, 1), "valid", (1, 1), 1),
+    # filters of 32 values or more (K = C / groups * kh * kw) take the packed GEMM
+    "long_filter": ((2, 4, 6, 7), (5, 4, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
+    "long_filter_groups": ((2, 8, 5, 5), (6, 4, 3, 3), True, (2, 1), (1, 2), (1, 2), 2),
 }
 
 # name: (in, out, k, stride, padding, groups, has_bias, seed)

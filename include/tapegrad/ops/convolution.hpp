@@ -38,6 +38,10 @@ struct Geometry {
   Dims output_shape() const { return Dims{N, O, Ho, Wo}; }
 };
 
+// Filters shorter than this (K = Cg kh kw, a first layer's 1 x 3 x 3) pad the GEMM's tiles badly:
+// their products go row by row, as combinations or dot products of contiguous rows.
+constexpr int64_t kShortFilter = 32;
+
 // The output columns ow whose input column ow * sw + offset lies in [0, W): [lo, hi).
 inline void valid_columns(int64_t offset, int64_t sw, int64_t W, int64_t Wo, int64_t& lo, int64_t& hi) {
   lo = offset >= 0 ? 0 : std::min(Wo, (-offset + sw - 1) / sw);
@@ -123,7 +127,11 @@ TAPEGRAD_NOINLINE void forward_values(const Geometry& s, const T* x, const T* w,
         cols = scratch.data();
       }
       T* yg = y + (n * s.O + g * Og) * HWo;  // (Og, HWo) = w_g (Og, K) cols (K, HWo)
-      gemm(w + g * Og * K, false, cols, false, yg, Og, HWo, K, false);
+      if (K < kShortFilter) {  // each output row a combination of cols' K rows: no packing
+        for (int64_t o = 0; o < Og; ++o) gemm(w + (g * Og + o) * K, false, cols, false, yg + o * HWo, 1, HWo, K, false);
+      } else {
+        gemm(w + g * Og * K, false, cols, false, yg, Og, HWo, K, false);
+      }
     }
     if (bias) {
       for (int64_t o = 0; o < s.O; ++o) {
@@ -175,7 +183,13 @@ TAPEGRAD_NOINLINE void weight_grad_values(const Geometry& s, const T* x, const T
         cols = scratch.data();
       }
       // dw_g (Og, K) += g_g (Og, HWo) cols^T (HWo, K)
-      gemm(g + (n * s.O + g_ * Og) * HWo, false, cols, true, dw + g_ * Og * K, Og, K, HWo, true);
+      const T* gg = g + (n * s.O + g_ * Og) * HWo;
+      T* dwg = dw + g_ * Og * K;
+      if (K < kShortFilter) {  // each row of dw_g K dot products of contiguous rows: no packing
+        for (int64_t o = 0; o < Og; ++o) gemm(gg + o * HWo, false, cols, true, dwg + o * K, 1, K, HWo, true);
+      } else {
+        gemm(gg, false, cols, true, dwg, Og, K, HWo, true);
+      }
     }
   }
 }
@@ -186,10 +200,7 @@ void bias_grad_values(const Geometry& s, const T* g, T* db) {
   const int64_t HWo = s.HWo();
   for (int64_t o = 0; o < s.O; ++o) {
     T acc = 0;
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* go = g + (n * s.O + o) * HWo;
-      for (int64_t p = 0; p < HWo; ++p) acc += go[p];
-    }
+    for (int64_t n = 0; n < s.N; ++n) acc += sum_values(g + (n * s.O + o) * HWo, HWo);  // (Ho, Wo) runs
     db[o] = acc;
   }
 }
