@@ -211,6 +211,38 @@ void BM_mlp_eigen(benchmark::State& state) {
 }
 BENCHMARK(BM_mlp_eigen)->Unit(benchmark::kMillisecond);
 
+// conv: Conv2d(cin, cout, 3, padding 1) forward + backward of y.sum() on x (n, cin, hw, hw),
+// the input's gradient too when `input_grad` (a hidden layer; not the first, whose input is
+// data). GFLOP/s: forward 2 n cout hw^2 cin 9, backward as much per gradient computed.
+void conv_step(benchmark::State& state, int64_t n, int64_t cin, int64_t hw, int64_t cout, bool input_grad) {
+  tg::manual_seed(0);
+  tg::nn::Conv2d conv(cin, cout, 3, 1, 1);
+  auto x = tg::randn({n, cin, hw, hw});
+  if (input_grad) x.requires_grad_();
+  auto step = [&] {
+    conv.zero_grad();
+    if (input_grad) x.set_grad(tg::Tensor<float>());
+    auto y = conv(x);
+    y.sum().backward();
+    return y;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  {
+    AllocationScope allocations(state);
+    for (auto _ : state) benchmark::DoNotOptimize(step().data());
+  }
+  const double forward = 2.0 * n * cout * hw * hw * cin * 9;
+  state.counters["GFLOP/s"] = benchmark::Counter(forward * (input_grad ? 3 : 2) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+void BM_conv(benchmark::State& state) { conv_step(state, 64, 16, 28, 32, true); }
+BENCHMARK(BM_conv)->Unit(benchmark::kMillisecond);
+// The Fashion-MNIST example's two conv layers, batch 64.
+void BM_conv_mnist1(benchmark::State& state) { conv_step(state, 64, 1, 28, 16, false); }
+BENCHMARK(BM_conv_mnist1)->Unit(benchmark::kMillisecond);
+void BM_conv_mnist2(benchmark::State& state) { conv_step(state, 64, 16, 14, 32, true); }
+BENCHMARK(BM_conv_mnist2)->Unit(benchmark::kMillisecond);
+
 }  // namespace
+
 
 BENCHMARK_MAIN();

@@ -99,7 +99,33 @@ void BM_mlp(benchmark::State& state) {
 }
 BENCHMARK(BM_mlp)->Unit(benchmark::kMillisecond);
 
+// conv: as bench_tapegrad.cpp's, torch::nn::Conv2d(cin, cout, 3).padding(1).
+void conv_step(benchmark::State& state, int64_t n, int64_t cin, int64_t hw, int64_t cout, bool input_grad) {
+  torch::manual_seed(0);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(cin, cout, 3).padding(1));
+  auto x = torch::randn({n, cin, hw, hw});
+  if (input_grad) x.requires_grad_();
+  auto step = [&] {
+    conv->zero_grad();
+    if (input_grad) x.mutable_grad() = torch::Tensor();
+    auto y = conv->forward(x);
+    y.sum().backward();
+    return y;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+  const double forward = 2.0 * n * cout * hw * hw * cin * 9;
+  state.counters["GFLOP/s"] = benchmark::Counter(forward * (input_grad ? 3 : 2) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+void BM_conv(benchmark::State& state) { conv_step(state, 64, 16, 28, 32, true); }
+BENCHMARK(BM_conv)->Unit(benchmark::kMillisecond);
+void BM_conv_mnist1(benchmark::State& state) { conv_step(state, 64, 1, 28, 16, false); }
+BENCHMARK(BM_conv_mnist1)->Unit(benchmark::kMillisecond);
+void BM_conv_mnist2(benchmark::State& state) { conv_step(state, 64, 16, 14, 32, true); }
+BENCHMARK(BM_conv_mnist2)->Unit(benchmark::kMillisecond);
+
 }  // namespace
+
 
 int main(int argc, char** argv) {
   torch::set_num_threads(1);

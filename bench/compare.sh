@@ -86,6 +86,19 @@ print(f"| tiny (200 ops + backward) | {us(t)} ({t*1000/200:.0f} ns/op) | {us(o)}
 row("mlp step (784-512-512-10, batch 256)", "BM_mlp", "<= 0.95x the floor", floor="BM_mlp_eigen")
 if th and "BM_mlp" in th:
     print(f"| mlp step, libtorch | | {us(th['BM_mlp'])} | | {th['BM_mlp'] / tg['BM_mlp']:.2f}x tapegrad's time | | |")
+# Conv2d forward + backward (bench_*.cpp's conv_step); GFLOP/s from tapegrad's median time.
+conv_flops = {"BM_conv": 3 * 2.0 * 64 * 32 * 28 * 28 * 16 * 9, "BM_conv_mnist1": 2 * 2.0 * 64 * 16 * 28 * 28 * 1 * 9,
+              "BM_conv_mnist2": 3 * 2.0 * 64 * 32 * 14 * 14 * 16 * 9}
+for name, bench in (("conv2d 16->32 3x3 pad 1 on (64, 16, 28, 28), fwd + bwd (input and weight grads)", "BM_conv"),
+                    ("Fashion-MNIST conv1 1->16 3x3 on (64, 1, 28, 28), fwd + bwd (weight grad only)", "BM_conv_mnist1"),
+                    ("Fashion-MNIST conv2 16->32 3x3 on (64, 16, 14, 14), fwd + bwd", "BM_conv_mnist2")):
+    t = tg.get(bench)
+    o = th.get(bench) if th else None
+    if t is None:
+        continue
+    gflops = conv_flops[bench] / (t * 1e3)
+    ratio = "n/a" if o is None else f"{o / t:.2f}x libtorch's speed"
+    print(f"| {name} | {us(t)} ({gflops:.0f} GFLOP/s) | {us(o)} | | {ratio} | no slower than libtorch | {allocs_text(bench)} |")
 d, f = compile_med["demo"], compile_med["floor"]
 print(f"| compile -O2: examples/bce_training.cpp vs Eigen-only GEMM | {d:.2f} s | | {f:.2f} s | {d / f:.2f}x | <= 2x | |")
 PY

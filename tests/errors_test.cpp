@@ -484,3 +484,78 @@ TEST_CASE("clip_grad_norm_ and nn::init refuse bad arguments, changing nothing a
                 "conv_transpose2d, conv_transpose3d, sigmoid, tanh, relu, leaky_relu, selu)",
                 watch);
 }
+
+TEST_CASE("conv2d and Conv2d name the op, the shapes and the values they refuse") {
+  namespace F = tg::nn::functional;
+  auto x = tg::randn({2, 3, 5, 5}).requires_grad_();
+  auto w = tg::randn({4, 3, 3, 3}).requires_grad_();
+  auto b = tg::randn({4}).requires_grad_();
+  const Watch watch(x, w, b);
+  check_refused([&] { return F::conv2d(tg::ones({3, 5}), w); },
+                "conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape [3, 5]", watch);
+  check_refused([&] { return F::conv2d(tg::ones({1, 2, 3, 5, 5}), w); },
+                "conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape [1, 2, 3, 5, 5]", watch);
+  check_refused([&] { return F::conv2d(x, tg::ones({4, 3, 3})); },
+                "conv2d: weight must be 4-D (out_channels, in_channels / groups, kH, kW), got shape [4, 3, 3]", watch);
+  check_refused([&] { return F::conv2d(x, tg::ones({4, 3, 0, 3})); }, "conv2d: weight shape [4, 3, 0, 3] has an empty kernel",
+                watch);
+  check_refused([&] { return F::conv2d(x, tg::ones({8, 4, 3, 3})); },
+                "conv2d: input shape [2, 3, 5, 5] has 3 channels but weight shape [8, 4, 3, 3] with groups = 1 expects 4", watch);
+  check_refused([&] { return F::conv2d(tg::ones({3, 5, 5}), tg::ones({8, 4, 3, 3})); },
+                "conv2d: input shape [3, 5, 5] has 3 channels but weight shape [8, 4, 3, 3] with groups = 1 expects 4", watch);
+  check_refused([&] { return F::conv2d(x, tg::ones({4, 1, 3, 3}), {}, 1, 0, 1, 2); },
+                "conv2d: input shape [2, 3, 5, 5] has 3 channels but weight shape [4, 1, 3, 3] with groups = 2 expects 2", watch);
+  check_refused([&] { return F::conv2d(x, tg::ones({3, 1, 3, 3}), {}, 1, 0, 1, 2); },
+                "conv2d: weight shape [3, 1, 3, 3] has 3 output channels, not divisible by groups = 2", watch);
+  check_refused([&] { return F::conv2d(x, w, tg::ones({3})); },
+                "conv2d: bias shape [3] does not match weight shape [4, 3, 3, 3] (expected [4])", watch);
+  check_refused([&] { return F::conv2d(x, w, tg::ones({4, 1})); },
+                "conv2d: bias shape [4, 1] does not match weight shape [4, 3, 3, 3] (expected [4])", watch);
+  check_refused([&] { return F::conv2d(tg::ones({1, 3, 2, 2}), w); },
+                "conv2d: input shape [1, 3, 2, 2] padded by [0, 0] is (2 x 2) per channel, smaller than the kernel (3 x 3) of "
+                "weight shape [4, 3, 3, 3] with dilation [1, 1]",
+                watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, {0, 1}, 3); },
+                "conv2d: input shape [2, 3, 5, 5] padded by [0, 1] is (5 x 7) per channel, smaller than the kernel (7 x 7) of "
+                "weight shape [4, 3, 3, 3] with dilation [3, 3]",
+                watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, {0, -1}); }, "conv2d: padding must be non-negative, got [0, -1]", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 0); }, "conv2d: stride must be positive, got [0, 0]", watch);
+  check_refused([&] { return F::conv2d(x, w, b, {1, -2}); }, "conv2d: stride must be positive, got [1, -2]", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, 0, {0, 1}); }, "conv2d: dilation must be positive, got [0, 1]", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, 0, 1, 0); }, "conv2d: groups must be positive, got 0", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, 0, 1, -1); }, "conv2d: groups must be positive, got -1", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, "full"); }, "conv2d: padding must be \"same\" or \"valid\", got \"full\"",
+                watch);
+  check_refused([&] { return F::conv2d(x, w, b, 2, "same"); },
+                "conv2d: padding=\"same\" is not supported for strided convolutions, got stride [2, 2]", watch);
+  check_refused([&] { return F::conv2d(tg::ones({1, 3, 2, 2}), w, b, 1, "valid"); },
+                "conv2d: input shape [1, 3, 2, 2] padded by [0, 0] is (2 x 2) per channel, smaller than the kernel (3 x 3) of "
+                "weight shape [4, 3, 3, 3] with dilation [1, 1]",
+                watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, 0, {1, 2, 3}); }, "ExpandingArray: expected 2 values, got 3", watch);
+
+  // the layer's own options, refused before any draw
+  check_refused([] { return tg::nn::Conv2d(3, 8, 3, 1, 0, 1, 0); }, "Conv2d: groups must be positive, got 0", watch);
+  check_refused([] { return tg::nn::Conv2d(0, 8, 3); }, "Conv2d: in_channels and out_channels must be positive, got 0 and 8",
+                watch);
+  check_refused([] { return tg::nn::Conv2d(3, 8, 3, 1, 0, 1, 2); }, "Conv2d: in_channels 3 is not divisible by groups 2", watch);
+  check_refused([] { return tg::nn::Conv2d(4, 6, 3, 1, 0, 1, 4); }, "Conv2d: out_channels 6 is not divisible by groups 4", watch);
+  check_refused([] { return tg::nn::Conv2d(3, 8, {0, 3}); }, "Conv2d: kernel_size must be positive, got [0, 3]", watch);
+  check_refused([] { return tg::nn::Conv2d(3, 8, 3, {1, 0}); }, "Conv2d: stride must be positive, got [1, 0]", watch);
+  check_refused([] { return tg::nn::Conv2d(3, 8, 3, 1, 0, -1); }, "Conv2d: dilation must be positive, got [-1, -1]", watch);
+  check_refused([] { return tg::nn::Conv2d(3, 8, 3, 1, -1); }, "Conv2d: padding must be non-negative, got [-1, -1]", watch);
+
+  // a layer whose weight was replaced by one of the wrong shape refuses, and works once restored
+  tg::nn::Conv2d conv(3, 4, 3, 1, 1);
+  const auto good_weight = conv.weight;
+  conv.weight = tg::zeros({4, 2, 3, 3}).requires_grad_();
+  const Watch conv_watch(conv, good_weight, x);
+  check_refused([&] { return conv(x); },
+                "conv2d: input shape [2, 3, 5, 5] has 3 channels but weight shape [4, 2, 3, 3] with groups = 1 expects 2",
+                conv_watch);
+  conv.weight = good_weight;
+  conv(x).sum().backward();
+  CHECK(x.grad().shape() == x.shape());
+  CHECK(F::conv2d(x, w, b, 1, 1).shape() == tg::Shape{2, 4, 5, 5});
+}
