@@ -178,3 +178,94 @@ TEST_CASE("pooling errors name the op, the shapes and the settings") {
                     "adaptive_avg_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape [5]");
   CHECK_THROWS_WITH(F::max_pool2d(tg::Tensor<float>(), 2), "max_pool2d: expected a defined tensor, got an undefined one");
 }
+
+// ---- BatchNorm2d ---------------------------------------------------------------------------
+
+namespace {
+
+template <class T>
+void assign(tg::Tensor<T>& target, const GoldenTensor& values) {
+  REQUIRE(target.shape() == values.shape);
+  for (size_t i = 0; i < values.values.size(); ++i) target.data()[i] = static_cast<T>(values.values[i]);
+}
+
+// As nn_test.cpp's BatchNorm1d goldens: two training calls (the first with backward), the
+// running statistics, then one eval call with backward (tests/golden/pooling_batchnorm2d.txt).
+template <class T>
+void check_batchnorm2d(const std::string& name, double eps, double momentum) {
+  const Golden& g = golden_file("pooling_batchnorm2d.txt");
+  const std::string p = name + "." + dtype_tag<T>();
+  INFO("case " << p);
+  const double rtol = std::is_same_v<T, float> ? 1e-5 : 1e-12, atol = std::is_same_v<T, float> ? 1e-6 : 1e-13;
+  const auto& w0 = golden_entry(g, p + ".weight");
+  tg::nn::BatchNorm2d<T> bn(w0.shape[0], eps, momentum);
+  assign(bn.weight, w0);
+  assign(bn.bias, golden_entry(g, p + ".bias"));
+  const auto check_call = [&](const std::string& k) {
+    auto x = golden_tensor<T>(g, p + ".x" + k).requires_grad_();
+    auto y = bn(x);
+    y.backward(golden_tensor<T>(g, p + ".g" + k));
+    expect_golden(y, g, p + ".y" + k, rtol, atol);
+    expect_golden(x.grad(), g, p + ".gx" + k, rtol, atol);
+    expect_golden(bn.weight.grad(), g, p + ".gw" + k, rtol, atol);
+    expect_golden(bn.bias.grad(), g, p + ".gb" + k, rtol, atol);
+  };
+  check_call("1");
+  expect_golden(bn(golden_tensor<T>(g, p + ".x2")), g, p + ".y2", rtol, atol);
+  expect_golden(bn.running_mean, g, p + ".running_mean", rtol, atol);
+  expect_golden(bn.running_var, g, p + ".running_var", rtol, atol);
+  expect_golden(bn.num_batches_tracked, g, p + ".num_batches_tracked", 0, 0);
+  bn.eval();
+  bn.zero_grad();
+  check_call("e");
+  expect_golden(bn.running_mean, g, p + ".running_mean", rtol, atol);
+  expect_golden(bn.num_batches_tracked, g, p + ".num_batches_tracked", 0, 0);
+}
+
+}  // namespace
+
+TEST_CASE("golden: BatchNorm2d on (N, C, H, W), training and eval, double") {
+  check_batchnorm2d<double>("bn4d", 1e-5, 0.1);
+  check_batchnorm2d<double>("bn4d_big", 1e-3, 0.25);
+}
+TEST_CASE("golden: BatchNorm2d on (N, C, H, W), training and eval, float") {
+  check_batchnorm2d<float>("bn4d", 1e-5, 0.1);
+  check_batchnorm2d<float>("bn4d_big", 1e-3, 0.25);
+}
+
+TEST_CASE("gradcheck: batch_norm on (N, C, H, W) and (N, C, D, H, W), training and eval") {
+  using In = std::vector<Td>;
+  tg::manual_seed(51);
+  const Td x = tg::randn<double>({3, 2, 3, 4}).requires_grad_();
+  const Td w = (tg::randn<double>({2}) + 1.5).detach().requires_grad_(), b = tg::randn<double>({2}).requires_grad_();
+  const Td mean = tg::randn<double>({2}), var = tg::rand<double>({2}) + 0.5;
+  for (bool training : {true, false}) {
+    INFO("training " << training);
+    tg::nn::functional::BatchNormOptions opt;
+    opt.training = training;
+    require_gradcheck([&](const In& v) { return F::batch_norm(v[0], mean.clone(), var.clone(), v[1], v[2], opt); }, {x, w, b});
+    const Td x5 = tg::randn<double>({2, 2, 2, 3, 2}).requires_grad_();
+    require_gradcheck([&](const In& v) { return F::batch_norm(v[0], mean.clone(), var.clone(), v[1], v[2], opt); }, {x5, w, b});
+  }
+}
+
+TEST_CASE("BatchNorm2d: keys, integral counter, deduced float, and its errors") {
+  tg::nn::BatchNorm2d bn(3);
+  static_assert(std::is_same_v<decltype(bn), tg::nn::BatchNorm2d<float>>);
+  std::vector<std::string> names;
+  for (const auto& entry : bn.state_dict()) names.push_back(entry.first);
+  CHECK(names == std::vector<std::string>{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"});
+  CHECK(bn.integral_state_keys() == std::vector<std::string>{"num_batches_tracked"});
+  const Watch watch(bn);
+  check_refused([&] { return bn(tg::ones({2, 3, 4})); }, "BatchNorm2d: expected 4D input (got 3D input of shape [2, 3, 4])", watch);
+  check_refused([&] { return bn(tg::ones({2, 4, 2, 2})); },
+                "batch_norm: input shape [2, 4, 2, 2] has 4 channels but a parameter or running statistic has shape [3]", watch);
+  check_refused([&] { return bn(tg::ones({1, 3, 1, 1})); },
+                "batch_norm: expected more than 1 value per channel when training, got input of shape [1, 3, 1, 1]", watch);
+  check_refused([] { return tg::nn::BatchNorm2d(0); }, "BatchNorm2d: num_features must be positive, got 0", watch);
+  CHECK_THROWS_WITH(F::batch_norm(tg::ones({3}), tg::Tensor<float>(), tg::Tensor<float>(), tg::Tensor<float>(), tg::Tensor<float>(), {}),
+                    "batch_norm: expected an input of at least 2 dims (N, C, *), got shape [3]");
+  CHECK(bn(tg::randn({2, 3, 2, 2})).shape() == tg::Shape{2, 3, 2, 2});
+  CHECK(bn(tg::randn({0, 3, 2, 2})).shape() == tg::Shape{0, 3, 2, 2});  // an empty batch passes
+  CHECK(bn.num_batches_tracked.item() == 2.0f);
+}
