@@ -269,3 +269,33 @@ TEST_CASE("BatchNorm2d: keys, integral counter, deduced float, and its errors") 
   CHECK(bn(tg::randn({0, 3, 2, 2})).shape() == tg::Shape{0, 3, 2, 2});  // an empty batch passes
   CHECK(bn.num_batches_tracked.item() == 2.0f);
 }
+
+// ---- flatten ----------------------------------------------------------------------------------
+
+TEST_CASE("flatten: torch.flatten's shapes, shared values, gradient reshaped back, errors") {
+  tg::manual_seed(71);
+  Td x = tg::randn<double>({2, 3, 4, 5}).requires_grad_();
+  CHECK(x.flatten().sizes() == tg::Dims{120});
+  CHECK(x.flatten(1).sizes() == tg::Dims{2, 60});
+  CHECK(tg::flatten(x, 1, 2).sizes() == tg::Dims{2, 12, 5});
+  CHECK(x.flatten(-2, -1).sizes() == tg::Dims{2, 3, 20});
+  CHECK(x.flatten(2, 2).sizes() == tg::Dims{2, 3, 4, 5});
+  CHECK(tg::scalar_tensor(3.0).flatten().sizes() == tg::Dims{1});  // 0-d becomes [1], as torch
+  CHECK(tg::zeros<double>({0, 3, 2}).flatten(1).sizes() == tg::Dims{0, 6});
+  Td y = x.flatten(1, 2);
+  CHECK(y.data() == x.data());  // a view
+  const Td w = tg::randn<double>({2, 12, 5});
+  (y * w).sum().backward();
+  check_close(x.grad(), w.reshape({2, 3, 4, 5}), 0);
+  require_gradcheck([](const std::vector<Td>& v) { return tg::flatten(v[0], 0, 1) * tg::flatten(v[0], 0, 1); }, {tg::randn<double>({2, 3, 2}).requires_grad_()});
+
+  tg::nn::Flatten flat;
+  static_assert(std::is_same_v<decltype(flat), tg::nn::Flatten<float>>);
+  CHECK(flat(tg::ones({4, 2, 3, 3})).sizes() == tg::Dims{4, 18});
+  CHECK(tg::nn::Flatten(0, 1)(tg::ones({4, 2, 3})).sizes() == tg::Dims{8, 3});
+
+  CHECK_THROWS_WITH(x.flatten(3, 1), "flatten: start_dim 3 comes after end_dim 1 for input of shape [2, 3, 4, 5]");
+  CHECK_THROWS_WITH(x.flatten(4),
+                    "flatten: dim 4 is out of range for a tensor of shape [2, 3, 4, 5] (expected a dim in [-4, 3])");
+  CHECK_THROWS_WITH(tg::flatten(tg::Tensor<float>()), "flatten: expected a defined tensor, got an undefined one");
+}

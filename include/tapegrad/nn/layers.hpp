@@ -1,5 +1,5 @@
 #pragma once
-// The layers: Linear, BatchNorm1d, BatchNorm2d, Dropout, and the activations ReLU, Sigmoid, Tanh, Softmax, each
+// The layers: Linear, BatchNorm1d, BatchNorm2d, Dropout, Flatten, and the activations ReLU, Sigmoid, Tanh, Softmax, each
 // with PyTorch's parameters, initialisation and semantics.
 #include <cmath>
 
@@ -154,6 +154,15 @@ class Softmax : public Module<T> {
   int64_t dim;
 };
 
+// Merges dims start_dim..end_dim: by default each example of a batch into one row.
+template <class T = float>
+class Flatten : public Module<T> {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
+  Tensor<T> forward(const Tensor<T>& x) override { return flatten(x, start_dim, end_dim); }
+  int64_t start_dim, end_dim;
+};
+
 // Deduction guides so that Linear(10, 20) is Linear<float> and so on.
 Linear(int64_t, int64_t)->Linear<float>;
 Linear(int64_t, int64_t, bool)->Linear<float>;
@@ -173,5 +182,8 @@ Sigmoid()->Sigmoid<float>;
 Tanh()->Tanh<float>;
 Softmax()->Softmax<float>;
 Softmax(int64_t)->Softmax<float>;
+Flatten()->Flatten<float>;
+Flatten(int64_t)->Flatten<float>;
+Flatten(int64_t, int64_t)->Flatten<float>;
 
 }  // namespace tapegrad::nn
