@@ -91,7 +91,7 @@ template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
   Tensor<T> y = make_tensor<T>(geo.out_shape);
   auto indices = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
-  const int64_t H = geo.H, W = geo.W;
+  const int64_t H = geo.H, W = geo.W, dh = geo.dh, dw = geo.dw;
   const T* px = x.data();
   T* py = y.data();
   int64_t* pidx = indices->data();
@@ -108,13 +108,12 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
         T best = -std::numeric_limits<T>::infinity();
         // a window of padding only (possible with dilation) has no argmax: -inf, no gradient
         int64_t best_at = ih0 < ih1 && iw0 < iw1 ? ih0 * W + iw0 : -1;
-        for (int64_t ih = ih0; ih < ih1; ih += geo.dh) {
-          for (int64_t iw = iw0; iw < iw1; iw += geo.dw) {
+        for (int64_t ih = ih0; ih < ih1; ih += dh) {
+          for (int64_t iw = iw0; iw < iw1; iw += dw) {
             const T v = xp[ih * W + iw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_at = ih * W + iw;
-            }
+            const bool take = v > best || v != v;  // v != v: NaN; selects, not branches (random data)
+            best = take ? v : best;
+            best_at = take ? ih * W + iw : best_at;
           }
         }
         const int64_t o = (p * geo.OH + oh) * geo.OW + ow;
