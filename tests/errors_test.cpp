@@ -559,3 +559,23 @@ TEST_CASE("conv2d and Conv2d name the op, the shapes and the values they refuse"
   CHECK(x.grad().shape() == x.shape());
   CHECK(F::conv2d(x, w, b, 1, 1).shape() == tg::Shape{2, 4, 5, 5});
 }
+
+// The full lists are in tests/pooling_test.cpp and tests/activation_test.cpp; here, one of each
+// kind, with the input unchanged by the refused call.
+TEST_CASE("Pooling, flatten, BatchNorm2d and GELU refuse bad settings naming the op and shapes") {
+  auto x = tg::randn<float>({1, 2, 5, 5}).requires_grad_();
+  const Watch watch(x);
+  check_refused([&] { return tg::nn::MaxPool2d(6)(x); },
+                "max_pool2d: input of shape [1, 2, 5, 5] is too small for kernel [6, 6] (stride [6, 6], padding [0, 0], "
+                "dilation [1, 1]): output size [0, 0]", watch);
+  check_refused([&] { return tg::nn::AvgPool2d(3, 1, 2)(x); },
+                "avg_pool2d: pad should be at most half of kernel size, but got padding [2, 2] for kernel [3, 3]", watch);
+  check_refused([&] { return tg::nn::AdaptiveAvgPool2d(2)(x.flatten(0, 2)); },
+                "adaptive_avg_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape [10, 5]", watch);
+  check_refused([&] { return x.flatten(2, 0); }, "flatten: start_dim 2 comes after end_dim 0 for input of shape [1, 2, 5, 5]",
+                watch);
+  check_refused([&] { return tg::nn::BatchNorm2d(2)(x.flatten(2)); },
+                "BatchNorm2d: expected 4D input (got 3D input of shape [1, 2, 25])", watch);
+  check_refused([&] { return tg::nn::functional::gelu(x, "fast"); },
+                "gelu: approximate argument must be either none or tanh, but got \"fast\"", watch);
+}

@@ -42,6 +42,8 @@ void check_close(const tg::Tensor<T>& actual, const std::vector<double>& expecte
     const double a = actual.data()[i], e = expected[i];
     if (std::isnan(e)) {
       CHECK(std::isnan(a));
+    } else if (std::isinf(e)) {  // inf - inf is NaN: an infinity must be matched exactly
+      CHECK(a == e);
     } else {
       CHECK(std::abs(a - e) <= atol + rtol * std::abs(e));
     }

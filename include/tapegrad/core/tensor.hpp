@@ -163,7 +163,7 @@ class Tensor {
   // ---- shape --------------------------------------------------------------------------
   Tensor reshape(const Shape& shape) const { return detail::TensorOps<T>::reshape(*this, shape); }
   Tensor view(const Shape& shape) const { return detail::TensorOps<T>::view(*this, shape); }
-  Tensor flatten() const { return reshape({-1}); }
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const { return detail::TensorOps<T>::flatten(*this, start_dim, end_dim); }
   Tensor unsqueeze(int64_t d) const { return detail::TensorOps<T>::unsqueeze(*this, d); }
   Tensor squeeze() const { return detail::TensorOps<T>::squeeze(*this); }
   Tensor squeeze(int64_t d) const { return detail::TensorOps<T>::squeeze(*this, d); }

@@ -31,7 +31,7 @@ struct BatchNormOptions {
   double eps = 1e-5;
 };
 
-// Batch normalisation over (N, C) or (N, C, L) inputs, per channel C (ops/normalization.hpp).
+// Batch normalisation over (N, C, *) inputs, per channel C (ops/normalization.hpp).
 // In training the batch statistics normalise and update running_mean / running_var in place;
 // in eval the running statistics normalise. An empty batch gives an empty output and leaves
 // the running statistics alone, as in PyTorch.
@@ -39,8 +39,10 @@ template <class T>
 Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Tensor<T>& running_var,
                      const Tensor<T>& weight, const Tensor<T>& bias, const BatchNormOptions& opt) {
   const Dims& sx = x.checked("batch_norm").sizes;
-  detail::check(sx.size() == 2 || sx.size() == 3, "batch_norm: expected 2D or 3D input (N, C) or (N, C, L), got shape ", sx);
-  const int64_t N = sx[0], C = sx[1], L = sx.size() == 3 ? sx[2] : 1;
+  detail::check(sx.size() >= 2, "batch_norm: expected an input of at least 2 dims (N, C, *), got shape ", sx);
+  const int64_t N = sx[0], C = sx[1];
+  int64_t L = 1;  // values per (n, c): the product of the trailing dims
+  for (int d = 2; d < sx.size(); ++d) L *= sx[d];
   const Dims channel{C};
   for (const Tensor<T>* t : {&running_mean, &running_var, &weight, &bias}) {
     if (t->defined()) {

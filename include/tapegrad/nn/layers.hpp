@@ -1,5 +1,5 @@
 #pragma once
-// The layers: Linear, BatchNorm1d, Dropout, and the activations ReLU, Sigmoid, Tanh, Softmax, each
+// The layers: Linear, BatchNorm1d, BatchNorm2d, Dropout, Flatten, and the activations ReLU, Sigmoid, Tanh, Softmax, each
 // with PyTorch's parameters, initialisation and semantics.
 #include <cmath>
 
@@ -45,14 +45,15 @@ class Linear : public Module<T> {
   Tensor<T> weight, bias;
 };
 
-// Batch normalisation over (N, C) or (N, C, L) with learnable weight (1) and bias (0), and
-// running statistics used in eval mode.
-template <class T = float>
-class BatchNorm1d : public Module<T> {
+// Batch normalisation per channel of (N, C, *) with learnable weight (1) and bias (0), and
+// running statistics used in eval mode: what BatchNorm1d and BatchNorm2d share, each adding
+// its check of the input's rank.
+template <class T>
+class BatchNormBase : public Module<T> {
  public:
-  TAPEGRAD_COLD explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1)
+  TAPEGRAD_COLD BatchNormBase(const char* name, int64_t num_features, double eps, double momentum)
       : num_features(num_features), eps(eps), momentum(momentum) {
-    detail::check(num_features > 0, "BatchNorm1d: num_features must be positive, got ", num_features);
+    detail::check(num_features > 0, name, ": num_features must be positive, got ", num_features);
     weight = this->register_parameter("weight", ones<T>({num_features}));
     bias = this->register_parameter("bias", zeros<T>({num_features}));
     running_mean = this->register_buffer("running_mean", zeros<T>({num_features}));
@@ -60,11 +61,11 @@ class BatchNorm1d : public Module<T> {
     num_batches_tracked = this->register_buffer("num_batches_tracked", zeros<T>({}), /*integral=*/true);
   }
 
-  TAPEGRAD_COLD ~BatchNorm1d() override {}
-  BatchNorm1d(const BatchNorm1d&) = default;
-  BatchNorm1d(BatchNorm1d&&) noexcept = default;
-  BatchNorm1d& operator=(const BatchNorm1d&) = default;
-  BatchNorm1d& operator=(BatchNorm1d&&) noexcept = default;
+  TAPEGRAD_COLD ~BatchNormBase() override {}
+  BatchNormBase(const BatchNormBase&) = default;
+  BatchNormBase(BatchNormBase&&) noexcept = default;
+  BatchNormBase& operator=(const BatchNormBase&) = default;
+  BatchNormBase& operator=(BatchNormBase&&) noexcept = default;
 
   Tensor<T> forward(const Tensor<T>& x) override {
     functional::BatchNormOptions opt;
@@ -79,6 +80,34 @@ class BatchNorm1d : public Module<T> {
   int64_t num_features;
   double eps, momentum;
   Tensor<T> weight, bias, running_mean, running_var, num_batches_tracked;
+};
+
+// Batch normalisation over (N, C) or (N, C, L).
+template <class T = float>
+class BatchNorm1d : public BatchNormBase<T> {
+ public:
+  TAPEGRAD_COLD explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, double momentum = 0.1)
+      : BatchNormBase<T>("BatchNorm1d", num_features, eps, momentum) {}
+
+  Tensor<T> forward(const Tensor<T>& x) override {
+    const Dims& sx = x.checked("batch_norm").sizes;
+    detail::check(sx.size() == 2 || sx.size() == 3, "batch_norm: expected 2D or 3D input (N, C) or (N, C, L), got shape ", sx);
+    return BatchNormBase<T>::forward(x);
+  }
+};
+
+// Batch normalisation over (N, C, H, W), per channel over N, H and W.
+template <class T = float>
+class BatchNorm2d : public BatchNormBase<T> {
+ public:
+  TAPEGRAD_COLD explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1)
+      : BatchNormBase<T>("BatchNorm2d", num_features, eps, momentum) {}
+
+  Tensor<T> forward(const Tensor<T>& x) override {
+    const Dims& sx = x.checked("BatchNorm2d").sizes;
+    detail::check(sx.size() == 4, "BatchNorm2d: expected 4D input (got ", static_cast<int64_t>(sx.size()), "D input of shape ", sx, ")");
+    return BatchNormBase<T>::forward(x);
+  }
 };
 
 // The seed's name for BatchNorm1d. A subclass rather than an alias so that BatchNorm(20)
@@ -125,12 +154,24 @@ class Softmax : public Module<T> {
   int64_t dim;
 };
 
+// Merges dims start_dim..end_dim: by default each example of a batch into one row.
+template <class T = float>
+class Flatten : public Module<T> {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
+  Tensor<T> forward(const Tensor<T>& x) override { return flatten(x, start_dim, end_dim); }
+  int64_t start_dim, end_dim;
+};
+
 // Deduction guides so that Linear(10, 20) is Linear<float> and so on.
 Linear(int64_t, int64_t)->Linear<float>;
 Linear(int64_t, int64_t, bool)->Linear<float>;
 BatchNorm1d(int64_t)->BatchNorm1d<float>;
 BatchNorm1d(int64_t, double)->BatchNorm1d<float>;
 BatchNorm1d(int64_t, double, double)->BatchNorm1d<float>;
+BatchNorm2d(int64_t)->BatchNorm2d<float>;
+BatchNorm2d(int64_t, double)->BatchNorm2d<float>;
+BatchNorm2d(int64_t, double, double)->BatchNorm2d<float>;
 BatchNorm(int64_t)->BatchNorm<float>;
 BatchNorm(int64_t, double)->BatchNorm<float>;
 BatchNorm(int64_t, double, double)->BatchNorm<float>;
@@ -141,5 +182,8 @@ Sigmoid()->Sigmoid<float>;
 Tanh()->Tanh<float>;
 Softmax()->Softmax<float>;
 Softmax(int64_t)->Softmax<float>;
+Flatten()->Flatten<float>;
+Flatten(int64_t)->Flatten<float>;
+Flatten(int64_t, int64_t)->Flatten<float>;
 
 }  // namespace tapegrad::nn

@@ -1,5 +1,5 @@
 #pragma once
-// Batch normalisation over (N, C) or (N, C, L), per channel C: the fused loops of the forward
+// Batch normalisation over (N, C, *), viewed as (N, C, L), per channel C: the fused loops of the forward
 // and the first-order backward, and the backward in ops that create_graph differentiates.
 // Arguments are checked by nn::functional::batch_norm.
 #include <algorithm>
@@ -119,6 +119,14 @@ Tensor<T> saved_channel_stat(const Tensor<T>& stats, int r, int rank) {
 template <class T>
 TAPEGRAD_COLD void differentiable_backward(const Tensor<T>& g, const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& stats,
                              bool training, double eps, GradOut<T>& grads) {
+  if (x.dim() > 3) {  // (N, C, *) as (N, C, L): the same ops, the input's gradient reshaped back
+    int64_t L = 1;
+    for (int d = 2; d < x.dim(); ++d) L *= x.size(d);
+    const Shape flat{x.size(0), x.size(1), L};
+    differentiable_backward(g.reshape(flat), x.reshape(flat), weight, stats, training, eps, grads);
+    if (grads.needed(0)) grads[0] = grads[0].reshape(x.shape());
+    return;
+  }
   const int rank = x.dim();
   const Shape channel_shape = rank == 3 ? Shape{1, x.size(1), 1} : Shape{1, x.size(1)};
   Tensor<T> xhat, invstd;
@@ -152,7 +160,9 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
   using bn::channel_map;
   using bn::channel_sums;
   const Dims& sx = x.sizes();
-  const int64_t N = sx[0], C = sx[1], L = sx.size() == 3 ? sx[2] : 1;
+  const int64_t N = sx[0], C = sx[1];
+  int64_t L = 1;  // (N, C, *) viewed as (N, C, L)
+  for (int d = 2; d < sx.size(); ++d) L *= sx[d];
   const int64_t count = N * L;  // values per channel
   const T* px = x.data();
   Tensor<T> stats = make_tensor<T>(Dims{4, C});  // mean, invstd, alpha, beta

@@ -1,5 +1,5 @@
 #pragma once
-// Shape ops: reshape, unsqueeze and squeeze share their input's values; t, transpose and
+// Shape ops: reshape, flatten, unsqueeze and squeeze share their input's values; t, transpose and
 // narrow copy (tensors are always contiguous).
 #include <initializer_list>
 #include <limits>
@@ -100,6 +100,23 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
 template <class T>
 Tensor<T> view(const Tensor<T>& x, const Shape& shape) {
   return detail::reshape_op(x, shape, "view");
+}
+
+// Dims start_dim..end_dim merged into one (their product), sharing x's values as reshape does;
+// a 0-d tensor becomes [1], as torch.flatten.
+template <class T>
+Tensor<T> flatten(const Tensor<T>& x, int64_t start_dim = 0, int64_t end_dim = -1) {
+  const Dims& s = x.checked("flatten").sizes;
+  const int start = detail::normalize_dim(start_dim, s.size(), "flatten", s);
+  const int end = detail::normalize_dim(end_dim, s.size(), "flatten", s);
+  detail::check(start <= end, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim, " for input of shape ", s);
+  Dims out;
+  for (int d = 0; d < start; ++d) out.push_back(s[d]);
+  int64_t merged = 1;  // of at most the input's own elements: no overflow
+  for (int d = start; d <= end && d < s.size(); ++d) merged *= s[d];
+  out.push_back(merged);
+  for (int d = end + 1; d < s.size(); ++d) out.push_back(s[d]);
+  return detail::alias_op(x, out, "ViewBackward");
 }
 
 template <class T>

@@ -35,6 +35,7 @@ struct TensorOps {
   static Tensor<T> max(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::max(self, dim, keepdim); }
   static Tensor<T> reshape(const Tensor<T>& self, const Shape& shape) { return tapegrad::reshape(self, shape); }
   static Tensor<T> view(const Tensor<T>& self, const Shape& shape) { return tapegrad::view(self, shape); }
+  static Tensor<T> flatten(const Tensor<T>& self, int64_t start, int64_t end) { return tapegrad::flatten(self, start, end); }
   static Tensor<T> unsqueeze(const Tensor<T>& self, int64_t d) { return tapegrad::unsqueeze(self, d); }
   static Tensor<T> squeeze(const Tensor<T>& self) { return tapegrad::squeeze(self); }
   static Tensor<T> squeeze(const Tensor<T>& self, int64_t d) { return tapegrad::squeeze(self, d); }
