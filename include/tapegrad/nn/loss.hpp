@@ -1,37 +1,106 @@
 #pragma once
 // Loss modules, libtorch's names, each called loss(input, target) or loss.forward(input,
-// target), built from nothing (defaults: reduction "mean") or from its options struct. The
-// reduction string is checked when the module is built, and the weights' T when it is called.
+// target), built from nothing (reduction "mean") or from its options struct (public member
+// `options`, as libtorch's). The reduction is checked when the module is built, the weights'
+// T when it is called.
+#include <utility>
+
 #include "functional_loss.hpp"
 
 namespace tapegrad::nn {
 
-// A loss module of options type O whose functional form is F::operator().
-#define TAPEGRAD_LOSS_MODULE(NAME, OPTIONS, FUNCTION, OP)                                                     \
-  template <class T = float>                                                                                \
-  class NAME {                                                                                              \
-   public:                                                                                                  \
-    NAME() = default;                                                                                       \
-    explicit NAME(OPTIONS options) : options(std::move(options)) {                                          \
-      functional::loss_detail::parse_reduction(OP, this->options.reduction());                              \
-    }                                                                                                       \
-    Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {                           \
-      return functional::FUNCTION(input, target, options);                                                  \
-    }                                                                                                       \
-    Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); } \
-    OPTIONS options;                                                                                        \
-  };                                                                                                        \
-  NAME()->NAME<float>;                                                                                      \
-  NAME(OPTIONS)->NAME<float>;
+// What every loss module holds: its options, whose reduction is checked on construction.
+template <class Options>
+struct LossModule {
+  LossModule() = default;
+  LossModule(Options o, const char* op) : options(std::move(o)) {
+    functional::loss_detail::parse_reduction(op, options.reduction());
+  }
+  Options options;
+};
 
-TAPEGRAD_LOSS_MODULE(MSELoss, MSELossOptions, mse_loss, "mse_loss")
-TAPEGRAD_LOSS_MODULE(L1Loss, L1LossOptions, l1_loss, "l1_loss")
-TAPEGRAD_LOSS_MODULE(BCELoss, BCELossOptions, binary_cross_entropy, "binary_cross_entropy")
-TAPEGRAD_LOSS_MODULE(BCEWithLogitsLoss, BCEWithLogitsLossOptions, binary_cross_entropy_with_logits,
-                     "binary_cross_entropy_with_logits")
-TAPEGRAD_LOSS_MODULE(CrossEntropyLoss, CrossEntropyLossOptions, cross_entropy, "cross_entropy")
-TAPEGRAD_LOSS_MODULE(NLLLoss, NLLLossOptions, nll_loss, "nll_loss")
+// Squared error: functional::mse_loss.
+template <class T = float>
+class MSELoss : public LossModule<MSELossOptions> {
+ public:
+  MSELoss() = default;
+  explicit MSELoss(MSELossOptions options) : LossModule(std::move(options), "mse_loss") {}
+  Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {
+    return functional::mse_loss(input, target, this->options);
+  }
+  Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); }
+};
+MSELoss()->MSELoss<float>;
+MSELoss(MSELossOptions)->MSELoss<float>;
 
-#undef TAPEGRAD_LOSS_MODULE
+// Absolute error: functional::l1_loss.
+template <class T = float>
+class L1Loss : public LossModule<L1LossOptions> {
+ public:
+  L1Loss() = default;
+  explicit L1Loss(L1LossOptions options) : LossModule(std::move(options), "l1_loss") {}
+  Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {
+    return functional::l1_loss(input, target, this->options);
+  }
+  Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); }
+};
+L1Loss()->L1Loss<float>;
+L1Loss(L1LossOptions)->L1Loss<float>;
+
+// Binary cross entropy of probabilities: functional::binary_cross_entropy.
+template <class T = float>
+class BCELoss : public LossModule<BCELossOptions> {
+ public:
+  BCELoss() = default;
+  explicit BCELoss(BCELossOptions options) : LossModule(std::move(options), "binary_cross_entropy") {}
+  Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {
+    return functional::binary_cross_entropy(input, target, this->options);
+  }
+  Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); }
+};
+BCELoss()->BCELoss<float>;
+BCELoss(BCELossOptions)->BCELoss<float>;
+
+// Binary cross entropy of logits: functional::binary_cross_entropy_with_logits.
+template <class T = float>
+class BCEWithLogitsLoss : public LossModule<BCEWithLogitsLossOptions> {
+ public:
+  BCEWithLogitsLoss() = default;
+  explicit BCEWithLogitsLoss(BCEWithLogitsLossOptions options) : LossModule(std::move(options), "binary_cross_entropy_with_logits") {}
+  Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {
+    return functional::binary_cross_entropy_with_logits(input, target, this->options);
+  }
+  Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); }
+};
+BCEWithLogitsLoss()->BCEWithLogitsLoss<float>;
+BCEWithLogitsLoss(BCEWithLogitsLossOptions)->BCEWithLogitsLoss<float>;
+
+// Cross entropy of logits against class indices or probabilities: functional::cross_entropy.
+template <class T = float>
+class CrossEntropyLoss : public LossModule<CrossEntropyLossOptions> {
+ public:
+  CrossEntropyLoss() = default;
+  explicit CrossEntropyLoss(CrossEntropyLossOptions options) : LossModule(std::move(options), "cross_entropy") {}
+  Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {
+    return functional::cross_entropy(input, target, this->options);
+  }
+  Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); }
+};
+CrossEntropyLoss()->CrossEntropyLoss<float>;
+CrossEntropyLoss(CrossEntropyLossOptions)->CrossEntropyLoss<float>;
+
+// Negative log likelihood of log-probabilities: functional::nll_loss.
+template <class T = float>
+class NLLLoss : public LossModule<NLLLossOptions> {
+ public:
+  NLLLoss() = default;
+  explicit NLLLoss(NLLLossOptions options) : LossModule(std::move(options), "nll_loss") {}
+  Tensor<T> operator()(const Tensor<T>& input, const Tensor<T>& target) const {
+    return functional::nll_loss(input, target, this->options);
+  }
+  Tensor<T> forward(const Tensor<T>& input, const Tensor<T>& target) const { return (*this)(input, target); }
+};
+NLLLoss()->NLLLoss<float>;
+NLLLoss(NLLLossOptions)->NLLLoss<float>;
 
 }  // namespace tapegrad::nn
