@@ -4,6 +4,7 @@
 // PyTorch 1.13's formulas (aten/src/ATen/native/LossNLL.cpp). Arguments, and every class index,
 // are checked by nn::functional.
 #include <cmath>
+#include <limits>
 
 #include "tensor_methods.hpp"
 
@@ -89,6 +90,35 @@ TAPEGRAD_COLD void differentiable_backward(const Tensor<T>& g, const Tensor<T>& 
   }
 }
 
+// softmax of x over the class dim into probs, and per sample the shift m + log(sum e^(x - m))
+// with log_softmax(x) = x - shift: the max-shifted exponentials in one vectorised pass.
+template <class T>
+void softmax_and_shift(const Tensor<T>& x, const ReduceLayout& l, T* probs, T* shift) {
+  const int64_t N = l.outer, C = l.n, D = l.inner;
+  const T* px = x.data();
+  for (int64_t n = 0; n < N; ++n) {  // x, probs: (N, C, D); shift: (N, D)
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t base = n * C * D + d;
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < C; ++j) m = std::isnan(px[base + j * D]) || px[base + j * D] > m ? px[base + j * D] : m;
+      if (std::isinf(m) && m < 0) m = 0;  // all -inf: avoid -inf - -inf
+      for (int64_t j = 0; j < C; ++j) probs[base + j * D] = px[base + j * D] - m;
+      shift[n * D + d] = m;
+    }
+  }
+  exp_values(probs, probs, N * C * D);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t base = n * C * D + d;
+      T total = 0;
+      for (int64_t j = 0; j < C; ++j) total += probs[base + j * D];
+      const T r = T(1) / total;
+      for (int64_t j = 0; j < C; ++j) probs[base + j * D] *= r;
+      shift[n * D + d] += std::log(total);
+    }
+  }
+}
+
 }  // namespace class_loss_detail
 
 // The loss of log-probabilities y (log_softmax of the input for cross_entropy): per sample
@@ -100,8 +130,18 @@ template <class T>
 Tensor<T> class_loss(const Tensor<T>& input, const Tensor<T>& target, const Tensor<T>& weight, const ClassLossSpec& spec) {
   const ReduceLayout& l = spec.layout;
   const int64_t N = l.outer, C = l.n, D = l.inner;
-  const Tensor<T> logp = spec.log_softmax ? softmax_values(input, l, true) : input.detach();
-  const T* y = logp.data();
+  // cross_entropy: y = x - shift (log_softmax), probs saved for backward; nll_loss: y = x
+  Tensor<T> probs, shift;
+  if (spec.log_softmax) {
+    probs = make_tensor<T>(input.sizes());
+    shift = make_tensor<T>(l.out_sizes);
+    class_loss_detail::softmax_and_shift(input, l, probs.data(), shift.data());
+  }
+  const T* px = input.data();
+  const T* psh = spec.log_softmax ? shift.data() : nullptr;
+  auto log_prob = [px, psh, D, C](int64_t n, int64_t d, int64_t j) {
+    return psh ? px[n * C * D + d + j * D] - psh[n * D + d] : px[n * C * D + d + j * D];
+  };
   const T* pt = target.data();
   const T* w = weight.defined() ? weight.data() : nullptr;
   const T ls = static_cast<T>(spec.label_smoothing), per_class = ls / static_cast<T>(C);
@@ -116,15 +156,15 @@ Tensor<T> class_loss(const Tensor<T>& input, const Tensor<T>& target, const Tens
       if (spec.probabilities) {
         for (int64_t j = 0; j < C; ++j) {
           const T q = (w ? w[j] : T(1)) * (ls > 0 ? pt[base + j * D] * (1 - ls) + per_class : pt[base + j * D]);
-          loss -= q * y[base + j * D];
+          loss -= q * log_prob(n, d, j);
         }
       } else if (pt[s] != ignore) {
         const int64_t k = static_cast<int64_t>(pt[s]);
         const T wk = w ? w[k] : T(1);
-        loss = -(1 - ls) * wk * y[base + k * D];
+        loss = -(1 - ls) * wk * log_prob(n, d, k);
         if (ls > 0) {
           T smooth = 0;  // sum_j w_j y_j
-          for (int64_t j = 0; j < C; ++j) smooth += (w ? w[j] : T(1)) * y[base + j * D];
+          for (int64_t j = 0; j < C; ++j) smooth += (w ? w[j] : T(1)) * log_prob(n, d, j);
           loss -= per_class * smooth;
         }
         weight_total += wk;
@@ -139,21 +179,23 @@ Tensor<T> class_loss(const Tensor<T>& input, const Tensor<T>& target, const Tens
                                                         : scalar_tensor<T>(static_cast<T>(total) / denominator);
   const Tensor<T> soft_target = spec.probabilities ? target : Tensor<T>();
   if (!any_requires_grad(input, soft_target)) return result;
-  auto backward = [x = input, target, weight, logp, spec, denominator](const Tensor<T>& g, GradOut<T>& grads) {
+  auto backward = [x = input, target, weight, probs, shift, spec, denominator](const Tensor<T>& g, GradOut<T>& grads) {
     if (GradMode::is_enabled()) {
       return class_loss_detail::differentiable_backward(g, x, target, weight, spec, denominator, grads);
     }
     const ReduceLayout& l = spec.layout;
     const int64_t N = l.outer, C = l.n, D = l.inner;
-    const T* y = logp.data();
+    const T* px = x.data();
+    const T* pp = spec.log_softmax ? probs.data() : nullptr;
+    const T* psh = spec.log_softmax ? shift.data() : nullptr;
     const T* pt = target.data();
     const T* pg = g.data();
     const T* w = weight.defined() ? weight.data() : nullptr;
     const T ls = static_cast<T>(spec.label_smoothing), per_class = ls / static_cast<T>(C);
     const T ignore = static_cast<T>(spec.ignore_index);
-    Tensor<T> gx = grads.needed(0) ? make_tensor<T>(logp.sizes()) : Tensor<T>();
-    Tensor<T> gt = grads.needed(1) ? make_tensor<T>(logp.sizes()) : Tensor<T>();
-    T* px = gx.defined() ? gx.data() : nullptr;
+    Tensor<T> gx = grads.needed(0) ? make_tensor<T>(x.sizes()) : Tensor<T>();
+    Tensor<T> gt = grads.needed(1) ? make_tensor<T>(x.sizes()) : Tensor<T>();
+    T* gxp = gx.defined() ? gx.data() : nullptr;
     T* ptg = gt.defined() ? gt.data() : nullptr;
     const T scalar_c = spec.reduction == Reduction::Mean ? pg[0] / denominator : pg[0];
     for (int64_t n = 0; n < N; ++n) {  // gx, gt: (N, C, D)
@@ -162,7 +204,7 @@ Tensor<T> class_loss(const Tensor<T>& input, const Tensor<T>& target, const Tens
         const T c = spec.reduction == Reduction::None ? pg[s] : scalar_c;
         const bool ignored = !spec.probabilities && pt[s] == ignore;
         const int64_t k = spec.probabilities || ignored ? -1 : static_cast<int64_t>(pt[s]);
-        if (px) {
+        if (gxp) {
           T gy_sum = 0;  // gy_j = -c q_j
           for (int64_t j = 0; j < C; ++j) {
             const T wj = w ? w[j] : T(1);
@@ -172,19 +214,22 @@ Tensor<T> class_loss(const Tensor<T>& input, const Tensor<T>& target, const Tens
             } else {
               q = ignored ? T(0) : (j == k ? (1 - ls) * wj : T(0)) + per_class * wj;
             }
-            px[base + j * D] = -c * q;
-            gy_sum += px[base + j * D];
+            gxp[base + j * D] = -c * q;
+            gy_sum += gxp[base + j * D];
           }
           if (spec.log_softmax) {  // dx = gy - softmax * sum(gy)
-            for (int64_t j = 0; j < C; ++j) px[base + j * D] -= std::exp(y[base + j * D]) * gy_sum;
+            for (int64_t j = 0; j < C; ++j) gxp[base + j * D] -= pp[base + j * D] * gy_sum;
           }
         }
         if (ptg) {  // dt = -c (1 - ls) w y
-          for (int64_t j = 0; j < C; ++j) ptg[base + j * D] = -c * (1 - ls) * (w ? w[j] : T(1)) * y[base + j * D];
+          for (int64_t j = 0; j < C; ++j) {
+            const T y = psh ? px[base + j * D] - psh[s] : px[base + j * D];
+            ptg[base + j * D] = -c * (1 - ls) * (w ? w[j] : T(1)) * y;
+          }
         }
       }
     }
-    if (px) grads[0] = gx;
+    if (gxp) grads[0] = gx;
     if (ptg) grads[1] = gt;
   };
   record(result, spec.log_softmax ? "CrossEntropyLossBackward" : "NllLossBackward", std::move(backward), input, soft_target);
