@@ -579,3 +579,78 @@ TEST_CASE("Pooling, flatten, BatchNorm2d and GELU refuse bad settings naming the
   check_refused([&] { return tg::nn::functional::gelu(x, "fast"); },
                 "gelu: approximate argument must be either none or tanh, but got \"fast\"", watch);
 }
+
+TEST_CASE("class losses check shapes, class indices, weights, label_smoothing and the reduction") {
+  namespace F = tg::nn::functional;
+  auto x = tg::tensor<float>({0.5f, -1, 2, 0, 1, 3}, {2, 3}).requires_grad_();
+  const Watch watch(x);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({3})); },
+                "cross_entropy: target shape [3] does not match input shape [2, 3] (expected class indices of shape [2] or "
+                "class probabilities of shape [2, 3])", watch);
+  check_refused([&] { return tg::nn::NLLLoss()(x, tg::zeros({2, 3})); },
+                "nll_loss: target shape [2, 3] does not match input shape [2, 3] (expected class indices of shape [2])", watch);
+  check_refused([&] { return F::cross_entropy(tg::scalar_tensor(1.0f), tg::scalar_tensor(0.0f)); },
+                "cross_entropy: input must have at least 1 dimension (C), (N, C) or (N, C, d1, ...), got shape []", watch);
+  const std::string range = " classes (expected 0 <= target < 3 or ignore_index -100)";
+  check_refused([&] { return tg::nn::CrossEntropyLoss()(x, tg::tensor<float>({0, 3}, {2})); },
+                "cross_entropy: target 3 at index 1 is out of range for 3" + range, watch);
+  check_refused([&] { return F::nll_loss(x, tg::tensor<float>({-1, 0}, {2})); },
+                "nll_loss: target -1 at index 0 is out of range for 3" + range, watch);
+  check_refused([&] { return F::cross_entropy(x, tg::tensor<float>({0, 1.5f}, {2})); },
+                "cross_entropy: target 1.5 at index 1 is not an integer class index (3 classes)", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::tensor<float>({std::nanf(""), 0}, {2})); },
+                "cross_entropy: target nan at index 0 is not an integer class index (3 classes)", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::tensor<float>({0, 7}, {2}), F::CrossEntropyFuncOptions().ignore_index(4)); },
+                "cross_entropy: target 7 at index 1 is out of range for 3 classes (expected 0 <= target < 3 or ignore_index 4)",
+                watch);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({2}), F::CrossEntropyFuncOptions().reduction("avg")); },
+                "cross_entropy: reduction must be \"mean\", \"sum\" or \"none\", got \"avg\"", watch);
+  check_refused([&] { return tg::nn::NLLLoss(tg::nn::NLLLossOptions().reduction("Mean")); },
+                "nll_loss: reduction must be \"mean\", \"sum\" or \"none\", got \"Mean\"", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({2}), F::CrossEntropyFuncOptions().weight(tg::ones({4}))); },
+                "cross_entropy: weight shape [4] does not match the 3 classes of input shape [2, 3] (expected [3])", watch);
+  check_refused([&] { return F::nll_loss(x, tg::zeros({2}), F::NLLLossFuncOptions().weight(tg::ones({1, 3}))); },
+                "nll_loss: weight shape [1, 3] does not match the 3 classes of input shape [2, 3] (expected [3])", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({2}), F::CrossEntropyFuncOptions().weight(tg::ones<double>({3}))); },
+                "cross_entropy: weight is a double tensor but the input is float", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({2}), F::CrossEntropyFuncOptions().label_smoothing(1.5)); },
+                "cross_entropy: label_smoothing must be between 0.0 and 1.0, got 1.5", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({2}), F::CrossEntropyFuncOptions().label_smoothing(-0.25)); },
+                "cross_entropy: label_smoothing must be between 0.0 and 1.0, got -0.25", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::zeros({2}), F::CrossEntropyFuncOptions().label_smoothing(std::nan(""))); },
+                "cross_entropy: label_smoothing must be between 0.0 and 1.0, got nan", watch);
+  check_refused([&] { return F::cross_entropy(x, tg::full({2, 3}, 1.0f / 3), F::CrossEntropyFuncOptions().ignore_index(1)); },
+                "cross_entropy: ignore_index is not supported for class probability targets, got 1", watch);
+  // the same objects still work: an ignored index is allowed whatever its value
+  auto loss = F::cross_entropy(x, tg::tensor<float>({5, 1}, {2}), F::CrossEntropyFuncOptions().ignore_index(5));
+  loss.backward();
+  CHECK(x.grad().defined());
+}
+
+TEST_CASE("elementwise losses check shapes, weights and the reduction") {
+  namespace F = tg::nn::functional;
+  auto x = tg::full({2, 3}, 0.25).requires_grad_();
+  auto t = tg::full({2, 3}, 0.5).requires_grad_();
+  const Watch watch(x, t);
+  check_refused([&] { return F::l1_loss(x, tg::ones<double>({3, 2})); }, "l1_loss: target shape [3, 2] differs from input shape [2, 3]",
+                watch);
+  check_refused([&] { return tg::nn::BCEWithLogitsLoss<double>()(x, tg::ones<double>({6})); },
+                "binary_cross_entropy_with_logits: target shape [6] differs from input shape [2, 3]", watch);
+  check_refused([&] { return F::mse_loss(x, t, F::MSELossFuncOptions().reduction("")); },
+                "mse_loss: reduction must be \"mean\", \"sum\" or \"none\", got \"\"", watch);
+  check_refused([] { return tg::nn::L1Loss(tg::nn::L1LossOptions().reduction("elementwise_mean")); },
+                "l1_loss: reduction must be \"mean\", \"sum\" or \"none\", got \"elementwise_mean\"", watch);
+  check_refused([&] { return F::binary_cross_entropy(x, t, F::BinaryCrossEntropyFuncOptions().weight(tg::ones<double>({2}))); },
+                "binary_cross_entropy: weight shape [2] does not broadcast to input shape [2, 3]", watch);
+  check_refused([&] { return F::binary_cross_entropy(x, t, F::BinaryCrossEntropyFuncOptions().weight(tg::ones<double>({2, 2, 3}))); },
+                "binary_cross_entropy: weight shape [2, 2, 3] does not broadcast to input shape [2, 3]", watch);
+  check_refused([&] { return F::binary_cross_entropy_with_logits(x, t, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(tg::ones<double>({4}))); },
+                "binary_cross_entropy_with_logits: pos_weight shape [4] does not broadcast to input shape [2, 3]", watch);
+  check_refused([&] { return tg::nn::BCEWithLogitsLoss<double>(tg::nn::BCEWithLogitsLossOptions().weight(tg::ones({3})))(x, t); },
+                "binary_cross_entropy_with_logits: weight is a float tensor but the input is double", watch);
+  check_refused([&] { return tg::nn::BCELoss<double>(tg::nn::BCELossOptions().reduction("sum"))(x * 5, t); },
+                "binary_cross_entropy: all elements of input should be between 0 and 1, got 1.25 at index 0", watch);
+  F::binary_cross_entropy_with_logits(x, t, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(tg::ones<double>({3}))).backward();
+  CHECK(x.grad().defined());
+  CHECK(t.grad().defined());
+}

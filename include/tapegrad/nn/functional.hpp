@@ -4,8 +4,8 @@
 // computation, forward and backward, is the op's in ops/ (libtorch's split).
 #include "../ops/dropout.hpp"
 #include "../ops/linalg.hpp"
-#include "../ops/loss.hpp"
 #include "../ops/normalization.hpp"
+#include "functional_loss.hpp"
 
 namespace tapegrad::nn::functional {
 
@@ -67,26 +67,6 @@ Tensor<T> dropout(const Tensor<T>& x, double p = 0.5, bool training = true) {
   x.checked("dropout");
   detail::check(p >= 0 && p <= 1, "dropout: probability has to be between 0 and 1, but got ", p);
   return detail::dropout(x, p, training);
-}
-
-// Mean binary cross entropy of probabilities p against targets t of the same shape; each
-// log is clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss.
-template <class T>
-Tensor<T> binary_cross_entropy(const Tensor<T>& p, const Tensor<T>& t) {
-  const Dims& sp = p.checked("binary_cross_entropy").sizes;
-  const Dims& st = t.checked("binary_cross_entropy").sizes;
-  detail::check(st == sp, "binary_cross_entropy: target shape ", st, " differs from input shape ", sp);
-  return detail::binary_cross_entropy(p, t);
-}
-
-// Mean squared error; input and target must have the same shape (PyTorch would broadcast
-// with a warning, which is nearly always a bug, so tapegrad refuses).
-template <class T>
-Tensor<T> mse_loss(const Tensor<T>& x, const Tensor<T>& t) {
-  const Dims& sx = x.checked("mse_loss").sizes;
-  const Dims& st = t.checked("mse_loss").sizes;
-  detail::check(st == sx, "mse_loss: target shape ", st, " differs from input shape ", sx);
-  return detail::mse_loss(x, t);
 }
 
 }  // namespace tapegrad::nn::functional
