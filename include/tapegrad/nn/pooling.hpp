@@ -7,6 +7,8 @@
 
 #include "../core/expanding_array.hpp"
 #include "../ops/pooling.hpp"
+#include "../ops/reduction.hpp"
+#include "../ops/shape_ops.hpp"
 #include "module.hpp"
 
 namespace tapegrad {
@@ -105,6 +107,14 @@ Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, ExpandingArray<2> output_size)
   spec.geo = detail::pool2d_input(x.checked("adaptive_avg_pool2d").sizes, "adaptive_avg_pool2d");
   detail::check(output_size[0] >= 0 && output_size[1] >= 0, "adaptive_avg_pool2d: output_size must be non-negative, but got ",
                 output_size.str(), " for input of shape ", spec.geo.in_shape);
+  if (output_size[0] == 1 && output_size[1] == 1) {  // as PyTorch: the mean over H and W (its sum order too)
+    Dims flat = spec.geo.in_shape, out = spec.geo.in_shape;
+    const int r = static_cast<int>(flat.size());
+    flat[r - 2] = spec.geo.H * spec.geo.W;
+    flat.erase(r - 1);
+    out[r - 2] = out[r - 1] = 1;
+    return reshape(mean(reshape(x, flat.to_shape()), -1, true), out.to_shape());
+  }
   spec.adaptive = true;
   spec.geo.OH = output_size[0];
   spec.geo.OW = output_size[1];
