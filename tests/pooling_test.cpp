@@ -171,9 +171,15 @@ TEST_CASE("pooling errors name the op, the shapes and the settings") {
   CHECK_THROWS_WITH(F::max_pool2d(x, 3, 1, 0, 3),
                     "max_pool2d: input of shape [1, 2, 5, 5] is too small for kernel [3, 3] (stride [1, 1], padding [0, 0], "
                     "dilation [3, 3]): output size [-1, -1]");
+  CHECK_THROWS_WITH(F::max_pool2d(x, 2, int64_t(1) << 31),
+                    "max_pool2d: kernel [2, 2], stride [2147483648, 2147483648], padding [0, 0] and dilation [1, 1] must each be "
+                    "below 2^31");
   CHECK_THROWS_WITH(F::avg_pool2d(x, 2, 1, 0, false, true, 0), "avg_pool2d: divisor_override must be non-zero, but got 0");
   CHECK_THROWS_WITH(F::adaptive_avg_pool2d(x, {2, -1}),
-                    "adaptive_avg_pool2d: output_size must be non-negative, but got [2, -1] for input of shape [1, 2, 5, 5]");
+                    "adaptive_avg_pool2d: output_size must be non-negative and below 2^31, but got [2, -1] for input of shape [1, 2, 5, 5]");
+  CHECK_THROWS_WITH(F::adaptive_avg_pool2d(x, {int64_t(1) << 31, 1}),
+                    "adaptive_avg_pool2d: output_size must be non-negative and below 2^31, but got [2147483648, 1] for input of shape [1, 2, 5, 5]");
+  CHECK(F::adaptive_avg_pool2d(x, {0, 3}).sizes() == tg::Dims{1, 2, 0, 3});  // an empty output, as PyTorch
   CHECK_THROWS_WITH(F::adaptive_avg_pool2d(tg::randn<float>({5}), 1),
                     "adaptive_avg_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape [5]");
   CHECK_THROWS_WITH(F::max_pool2d(tg::Tensor<float>(), 2), "max_pool2d: expected a defined tensor, got an undefined one");

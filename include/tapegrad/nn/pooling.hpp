@@ -7,6 +7,8 @@
 
 #include "../core/expanding_array.hpp"
 #include "../ops/pooling.hpp"
+#include "../ops/reduction.hpp"
+#include "../ops/shape_ops.hpp"
 #include "module.hpp"
 
 namespace tapegrad {
@@ -54,6 +56,12 @@ inline void pool2d_windows(Pool2dGeometry& geo, const char* op, const ExpandingA
   check(padding[0] >= 0 && padding[1] >= 0, op, ": padding should be non-negative, but got padding ", padding.str());
   check(padding[0] <= kernel[0] / 2 && padding[1] <= kernel[1] / 2, op,
         ": pad should be at most half of kernel size, but got padding ", padding.str(), " for kernel ", kernel.str());
+  // PyTorch takes ints; below 2^31 the output-size arithmetic cannot overflow an int64
+  const int64_t limit = (int64_t(1) << 31) - 1;
+  for (const ExpandingArray<2>* a : {&kernel, &stride, &padding, &dilation}) {
+    check((*a)[0] <= limit && (*a)[1] <= limit, op, ": kernel ", kernel.str(), ", stride ", stride.str(), ", padding ",
+          padding.str(), " and dilation ", dilation.str(), " must each be below 2^31");
+  }
   geo.kh = kernel[0], geo.kw = kernel[1], geo.sh = stride[0], geo.sw = stride[1];
   geo.ph = padding[0], geo.pw = padding[1], geo.dh = dilation[0], geo.dw = dilation[1];
   geo.OH = pooling_output_size(geo.H, geo.kh, geo.ph, geo.sh, geo.dh, ceil_mode);
@@ -103,8 +111,18 @@ template <class T>
 Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, ExpandingArray<2> output_size) {
   detail::AvgPool2dSpec spec;
   spec.geo = detail::pool2d_input(x.checked("adaptive_avg_pool2d").sizes, "adaptive_avg_pool2d");
-  detail::check(output_size[0] >= 0 && output_size[1] >= 0, "adaptive_avg_pool2d: output_size must be non-negative, but got ",
-                output_size.str(), " for input of shape ", spec.geo.in_shape);
+  const int64_t limit = (int64_t(1) << 31) - 1;  // PyTorch's ints; (i + 1) * H cannot overflow
+  detail::check(output_size[0] >= 0 && output_size[1] >= 0 && output_size[0] <= limit && output_size[1] <= limit,
+                "adaptive_avg_pool2d: output_size must be non-negative and below 2^31, but got ", output_size.str(),
+                " for input of shape ", spec.geo.in_shape);
+  if (output_size[0] == 1 && output_size[1] == 1) {  // as PyTorch: the mean over H and W (its sum order too)
+    Dims flat = spec.geo.in_shape, out = spec.geo.in_shape;
+    const int r = static_cast<int>(flat.size());
+    flat[r - 2] = spec.geo.H * spec.geo.W;
+    flat.erase(r - 1);
+    out[r - 2] = out[r - 1] = 1;
+    return reshape(mean(reshape(x, flat.to_shape()), -1, true), out.to_shape());
+  }
   spec.adaptive = true;
   spec.geo.OH = output_size[0];
   spec.geo.OW = output_size[1];
