@@ -32,7 +32,7 @@ struct CenteredProduct {
 
 // out[c] = the sum over channel c of f(a, b, p...). When L = 1 each channel adds up in T row by
 // row, as PyTorch's channels-last kernel; otherwise in double, run by run, each run's sum first:
-// in order for float (converted value by value), in Eigen's vectorised order for double.
+// in eight lanes of double for float (converted value by value), in Eigen's vectorised order for double.
 template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   if (L == 1) {
@@ -60,10 +60,16 @@ TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a,
           run = sum_values(v, L);
         }
       } else {
-        for (int64_t l = 0; l < L; ++l) {
-          const double v = static_cast<double>(f(a[base + l], b[base + l], p[c]...));
-          run = l == 0 ? v : run + v;
+        // eight lanes of double, so the adds do not wait on each other (one chain ran at the
+        // add's latency); a sum of floats in double is exact to ~1e-16, so the float it rounds
+        // to is the same in all but freak cases
+        double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t l = 0;
+        for (; l + 8 <= L; l += 8) {
+          for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(f(a[base + l + k], b[base + l + k], p[c]...));
         }
+        for (; l < L; ++l) lanes[0] += static_cast<double>(f(a[base + l], b[base + l], p[c]...));
+        run = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
       }
       acc += run;
     }

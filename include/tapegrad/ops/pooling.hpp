@@ -91,34 +91,67 @@ template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
   Tensor<T> y = make_tensor<T>(geo.out_shape);
   auto indices = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
-  const int64_t H = geo.H, W = geo.W, dh = geo.dh, dw = geo.dw;
+  // The geometry in locals: the index stores (int64_t) could alias geo's fields and would
+  // make the compiler reload them in the inner loop.
+  const int64_t planes = geo.planes, H = geo.H, W = geo.W, OH = geo.OH, OW = geo.OW;
+  const int64_t kh = geo.kh, kw = geo.kw, sh = geo.sh, sw = geo.sw, ph = geo.ph, pw = geo.pw, dh = geo.dh, dw = geo.dw;
   const T* px = x.data();
   T* py = y.data();
   int64_t* pidx = indices->data();
-  for (int64_t p = 0; p < geo.planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
-    const T* xp = px + p * H * W;
-    for (int64_t oh = 0; oh < geo.OH; ++oh) {
-      int64_t ih0 = oh * geo.sh - geo.ph;
-      const int64_t ih1 = std::min(ih0 + (geo.kh - 1) * geo.dh + 1, H);
-      while (ih0 < 0) ih0 += geo.dh;
-      for (int64_t ow = 0; ow < geo.OW; ++ow) {
-        int64_t iw0 = ow * geo.sw - geo.pw;
-        const int64_t iw1 = std::min(iw0 + (geo.kw - 1) * geo.dw + 1, W);
-        while (iw0 < 0) iw0 += geo.dw;
-        T best = -std::numeric_limits<T>::infinity();
-        // a window of padding only (possible with dilation) has no argmax: -inf, no gradient
-        int64_t best_at = ih0 < ih1 && iw0 < iw1 ? ih0 * W + iw0 : -1;
-        for (int64_t ih = ih0; ih < ih1; ih += dh) {
-          for (int64_t iw = iw0; iw < iw1; iw += dw) {
-            const T v = xp[ih * W + iw];
-            const bool take = v > best || v != v;  // v != v: NaN; selects, not branches (random data)
-            best = take ? v : best;
-            best_at = take ? ih * W + iw : best_at;
+  // v replaces the best so far when greater or NaN; a select, not a branch (random data).
+  auto take = [](T v, T best) { return (v > best) | (v != v); };  // | not ||: no branch to mispredict
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1) {
+    // The common CNN pool, 2x2 windows at stride 2 inside the input: a fixed window, the
+    // same visiting order (row by row) and so the same argmax as the general loop.
+    for (int64_t p = 0; p < planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t row = 2 * oh * W;
+        const T* r0 = px + p * H * W + row;
+        const T* r1 = r0 + W;
+        T* yo = py + (p * OH + oh) * OW;
+        int64_t* io = pidx + (p * OH + oh) * OW;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t c = 2 * ow;
+          T best = r0[c];
+          int64_t at = row + c;
+          const T candidates[3] = {r0[c + 1], r1[c], r1[c + 1]};
+          const int64_t offsets[3] = {row + c + 1, row + W + c, row + W + c + 1};
+          for (int k = 0; k < 3; ++k) {
+            const bool better = take(candidates[k], best);
+            best = better ? candidates[k] : best;
+            at = better ? offsets[k] : at;
           }
+          yo[ow] = best;
+          io[ow] = at;
         }
-        const int64_t o = (p * geo.OH + oh) * geo.OW + ow;
-        py[o] = best;
-        pidx[o] = best_at;
+      }
+    }
+  } else {
+    for (int64_t p = 0; p < planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
+      const T* xp = px + p * H * W;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t ih0 = oh * sh - ph;
+        const int64_t ih1 = std::min(ih0 + (kh - 1) * dh + 1, H);
+        while (ih0 < 0) ih0 += dh;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t iw0 = ow * sw - pw;
+          const int64_t iw1 = std::min(iw0 + (kw - 1) * dw + 1, W);
+          while (iw0 < 0) iw0 += dw;
+          T best = -std::numeric_limits<T>::infinity();
+          // a window of padding only (possible with dilation) has no argmax: -inf, no gradient
+          int64_t best_at = ih0 < ih1 && iw0 < iw1 ? ih0 * W + iw0 : -1;
+          for (int64_t ih = ih0; ih < ih1; ih += dh) {
+            for (int64_t iw = iw0; iw < iw1; iw += dw) {
+              const T v = xp[ih * W + iw];
+              const bool better = take(v, best);
+              best = better ? v : best;
+              best_at = better ? ih * W + iw : best_at;
+            }
+          }
+          const int64_t o = (p * OH + oh) * OW + ow;
+          py[o] = best;
+          pidx[o] = best_at;
+        }
       }
     }
   }
