@@ -200,3 +200,83 @@ TEST_CASE("docs/API.md: data") {
   for (const auto& batch : seeded) batches += batch.x.size(0) == 4;
   CHECK(batches == 2);
 }
+
+TEST_CASE("docs/API.md: more layers, losses, optimizers") {
+  namespace F = tg::nn::functional;
+  tg::manual_seed(0);
+  auto x = tg::randn({2, 3, 8, 8});
+  tg::nn::Conv2d conv(3, 4, 3, 1, 1, 1, 1, true);
+  tg::nn::Conv2d conv_options(tg::nn::Conv2dOptions(3, 4, {3, 2}).stride(2).padding({1, 0}).dilation(1).groups(1).bias(false));
+  CHECK(conv.weight.shape() == tg::Shape{4, 3, 3, 3});
+  CHECK(conv.bias.shape() == tg::Shape{4});
+  CHECK(conv(x).shape() == tg::Shape{2, 4, 8, 8});
+  CHECK(conv_options(x).dim() == 4);
+  CHECK(F::conv2d(x, conv.weight, conv.bias).shape() == tg::Shape{2, 4, 6, 6});
+  tg::nn::MaxPool2d square_pool(2);
+  tg::nn::MaxPool2d pool({3, 2});
+  tg::nn::MaxPool2d pool_all(2, 2, 0, 1, false);
+  tg::nn::AvgPool2d avg(2, 2, 0, false, true);
+  tg::nn::AdaptiveAvgPool2d adaptive(1);
+  CHECK(square_pool(x).shape() == tg::Shape{2, 3, 4, 4});
+  CHECK(pool(x).shape() == tg::Shape{2, 3, 2, 4});
+  CHECK(pool_all(x).shape() == avg(x).shape());
+  CHECK(adaptive(x).shape() == tg::Shape{2, 3, 1, 1});
+  CHECK(F::max_pool2d(x, 2).shape() == F::avg_pool2d(x, 2).shape());
+  CHECK(F::adaptive_avg_pool2d(x, {2, 2}).shape() == tg::Shape{2, 3, 2, 2});
+  tg::nn::BatchNorm2d bn(3, 1e-5, 0.1);
+  CHECK(bn(x).shape() == x.shape());
+  tg::nn::Flatten flatten(1, -1);
+  CHECK(flatten(x).shape() == tg::Shape{2, 192});
+  tg::nn::Sequential activations(tg::nn::LeakyReLU(0.01), tg::nn::Tanh(), tg::nn::GELU("tanh"), tg::nn::GELU(), tg::nn::SiLU(),
+                                 tg::nn::LogSoftmax(-1));
+  CHECK(activations(x).shape() == x.shape());
+
+  auto logits = tg::randn({4, 5}).requires_grad_();
+  auto classes = tg::tensor<float>({0, 4, 2, 1}, {4});
+  auto probabilities = tg::softmax(tg::randn({4, 5}), 1);
+  tg::nn::CrossEntropyLoss cross_entropy(tg::nn::CrossEntropyLossOptions().ignore_index(1).label_smoothing(0.1).reduction("sum"));
+  tg::nn::CrossEntropyLoss weighted(tg::nn::CrossEntropyLossOptions().weight(tg::ones({5})));
+  CHECK(cross_entropy(logits, classes).dim() == 0);
+  CHECK(tg::nn::CrossEntropyLoss()(logits, probabilities).dim() == 0);
+  CHECK(weighted(logits, classes).dim() == 0);
+  CHECK(tg::nn::NLLLoss()(tg::log_softmax(logits, 1), classes).dim() == 0);
+  CHECK(F::cross_entropy(logits, classes).dim() == 0);
+  CHECK(F::nll_loss(tg::log_softmax(logits, 1), classes).dim() == 0);
+  auto p = tg::sigmoid(tg::randn({4, 5}));
+  auto t = tg::rand({4, 5});
+  CHECK(tg::nn::MSELoss()(p, t).dim() == 0);
+  CHECK(tg::nn::L1Loss()(p, t).dim() == 0);
+  CHECK(tg::nn::BCELoss()(p, t).dim() == 0);
+  CHECK(tg::nn::BCEWithLogitsLoss(tg::nn::BCEWithLogitsLossOptions().pos_weight(tg::ones({5})))(logits, t).dim() == 0);
+  CHECK(F::binary_cross_entropy_with_logits(logits, t).dim() == 0);
+  CHECK(tg::nn::MSELoss(tg::nn::MSELossOptions().reduction("none"))(p, t).shape() == p.shape());
+
+  auto params = conv.parameters();
+  tg::optim::SGD sgd(params, tg::optim::SGDOptions(0.1).momentum(0.9).dampening(0).nesterov(true).weight_decay(1e-4));
+  tg::optim::AdamW adamw(params, tg::optim::AdamWOptions(1e-3).betas({0.9, 0.999}).eps(1e-8).weight_decay(1e-2));
+  tg::optim::StepLR step_lr(sgd, 2, 0.1);
+  tg::optim::CosineAnnealingLR cosine(adamw, 10, 0);
+  conv(x).sum().backward();
+  sgd.step();
+  step_lr.step();
+  step_lr.step();
+  CHECK(sgd.lr() == Approx(0.01));
+  adamw.step();
+  cosine.step();
+  CHECK(adamw.lr() < 1e-3);
+  sgd.set_lr(0.5);
+  CHECK(sgd.lr() == 0.5);
+  const double norm = tg::nn::utils::clip_grad_norm_(params, 1.0);
+  CHECK(norm > 0);
+
+  auto w = tg::empty({4, 3, 3, 3});
+  tg::nn::init::uniform_(w, 0, 1);
+  tg::nn::init::normal_(w, 0, 1);
+  tg::nn::init::zeros_(w);
+  tg::nn::init::ones_(w);
+  tg::nn::init::xavier_uniform_(w, 1);
+  tg::nn::init::xavier_normal_(w);
+  tg::nn::init::kaiming_uniform_(w, 0, "fan_in", "leaky_relu");
+  tg::nn::init::kaiming_normal_(w);
+  CHECK(w.shape() == tg::Shape{4, 3, 3, 3});
+}
