@@ -242,6 +242,34 @@ BENCHMARK(BM_conv_mnist1)->Unit(benchmark::kMillisecond);
 void BM_conv_mnist2(benchmark::State& state) { conv_step(state, 64, 16, 14, 32, true); }
 BENCHMARK(BM_conv_mnist2)->Unit(benchmark::kMillisecond);
 
+// fashion step: the Fashion-MNIST example's training step on a batch of 64 (random images,
+// labels i % 10): Conv2d(1, 16, 3, pad 1) - BatchNorm2d - ReLU - MaxPool2d(2) - Conv2d(16, 32,
+// 3, pad 1) - BatchNorm2d - ReLU - MaxPool2d(2) - Flatten - Linear(1568, 10), cross-entropy,
+// AdamW(2e-3, weight decay 1e-4).
+void BM_fashion_step(benchmark::State& state) {
+  tg::manual_seed(0);
+  auto X = tg::rand({64, 1, 28, 28});
+  auto labels = tg::empty({64});
+  for (int64_t i = 0; i < 64; ++i) labels.data()[i] = static_cast<float>(i % 10);
+  tg::nn::Sequential model(tg::nn::Conv2d(1, 16, 3, 1, 1), tg::nn::BatchNorm2d(16), tg::nn::ReLU(), tg::nn::MaxPool2d(2),
+                           tg::nn::Conv2d(16, 32, 3, 1, 1), tg::nn::BatchNorm2d(32), tg::nn::ReLU(), tg::nn::MaxPool2d(2),
+                           tg::nn::Flatten(), tg::nn::Linear(32 * 7 * 7, 10));
+  tg::optim::AdamW optimizer(model.parameters(), tg::optim::AdamWOptions(2e-3).weight_decay(1e-4));
+  tg::nn::CrossEntropyLoss loss_fn;
+  model.train();
+  auto step = [&] {
+    auto loss = loss_fn(model(X), labels);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  for (int i = 0; i < 3; ++i) step();
+  AllocationScope allocations(state);
+  for (auto _ : state) benchmark::DoNotOptimize(step().data());
+}
+BENCHMARK(BM_fashion_step)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 

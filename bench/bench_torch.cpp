@@ -124,6 +124,29 @@ BENCHMARK(BM_conv_mnist1)->Unit(benchmark::kMillisecond);
 void BM_conv_mnist2(benchmark::State& state) { conv_step(state, 64, 16, 14, 32, true); }
 BENCHMARK(BM_conv_mnist2)->Unit(benchmark::kMillisecond);
 
+// fashion step: as in bench_tapegrad.cpp.
+void BM_fashion_step(benchmark::State& state) {
+  torch::manual_seed(0);
+  auto X = torch::rand({64, 1, 28, 28});
+  auto labels = torch::arange(64, torch::kLong).remainder(10);
+  torch::nn::Sequential model(
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 16, 3).padding(1)), torch::nn::BatchNorm2d(16), torch::nn::ReLU(),
+      torch::nn::MaxPool2d(2), torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)), torch::nn::BatchNorm2d(32),
+      torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(), torch::nn::Linear(32 * 7 * 7, 10));
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(1e-4));
+  model->train();
+  auto step = [&] {
+    auto loss = torch::nn::functional::cross_entropy(model->forward(X), labels);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+}
+BENCHMARK(BM_fashion_step)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 

@@ -99,6 +99,13 @@ for name, bench in (("conv2d 16->32 3x3 pad 1 on (64, 16, 28, 28), fwd + bwd (in
     gflops = conv_flops[bench] / (t * 1e3)
     ratio = "n/a" if o is None else f"{o / t:.2f}x libtorch's speed"
     print(f"| {name} | {us(t)} ({gflops:.0f} GFLOP/s) | {us(o)} | | {ratio} | no slower than libtorch | {allocs_text(bench)} |")
+# The Fashion-MNIST example's training step: its products are 381.7 MFLOP (conv1 forward and
+# weight gradient, conv2 forward and both gradients, the Linear's three products).
+t, o = tg.get("BM_fashion_step"), th.get("BM_fashion_step") if th else None
+if t is not None:
+    ratio = "n/a" if o is None else f"{o / t:.2f}x faster"
+    print(f"| Fashion-MNIST training step (the example's CNN, batch 64, cross-entropy, AdamW) | {us(t)} "
+          f"({381.7e6 / (t * 1e3):.0f} GFLOP/s) | {us(o)} | | {ratio} | faster than libtorch | {allocs_text('BM_fashion_step')} |")
 d, f = compile_med["demo"], compile_med["floor"]
 print(f"| compile -O2: examples/bce_training.cpp vs Eigen-only GEMM | {d:.2f} s | | {f:.2f} s | {d / f:.2f}x | <= 2x | |")
 PY
