@@ -5,9 +5,8 @@
 // windows again, so gradients of gradients work. Arguments are checked by nn/pooling.hpp.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
-#include <memory>
-#include <vector>
 
 #include "arithmetic.hpp"
 
@@ -34,8 +33,24 @@ inline int64_t pooling_output_size(int64_t in, int64_t kernel, int64_t pad, int6
 // ---- max pooling --------------------------------------------------------------------------
 
 // The argmax of each output within its input plane (ih * W + iw), shared by the forward's
-// backward and every gradient of it.
-using PoolIndices = std::shared_ptr<const std::vector<int64_t>>;
+// backward and every gradient of it; in a pooled block, so a steady training step does not
+// touch the heap for it.
+class PoolIndexBuffer : public RefCounted, public PoolAllocated {
+ public:
+  explicit PoolIndexBuffer(int64_t count)
+      : bytes_(static_cast<std::size_t>(std::max<int64_t>(count, 1)) * sizeof(int64_t)),
+        data_(static_cast<int64_t*>(pool_allocate(bytes_))) {}
+  ~PoolIndexBuffer() { pool_deallocate(data_, bytes_); }
+  PoolIndexBuffer(const PoolIndexBuffer&) = delete;
+  PoolIndexBuffer& operator=(const PoolIndexBuffer&) = delete;
+  int64_t* data() { return data_; }
+  const int64_t* data() const { return data_; }
+
+ private:
+  std::size_t bytes_;
+  int64_t* data_;
+};
+using PoolIndices = IntrusivePtr<PoolIndexBuffer>;
 
 template <class T>
 Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const PoolIndices& indices, const Pool2dGeometry& geo);
@@ -90,7 +105,7 @@ Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const PoolIndices& indices, con
 template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
   Tensor<T> y = make_tensor<T>(geo.out_shape);
-  auto indices = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
+  PoolIndices indices = make_intrusive<PoolIndexBuffer>(y.numel());
   // The geometry in locals: the index stores (int64_t) could alias geo's fields and would
   // make the compiler reload them in the inner loop.
   const int64_t planes = geo.planes, H = geo.H, W = geo.W, OH = geo.OH, OW = geo.OW;
@@ -156,7 +171,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
     }
   }
   if (any_requires_grad(x)) {
-    record(y, "MaxPool2DWithIndicesBackward0", [indices = PoolIndices(std::move(indices)), geo](const Tensor<T>& g, GradOut<T>& in) {
+    record(y, "MaxPool2DWithIndicesBackward0", [indices = std::move(indices), geo](const Tensor<T>& g, GradOut<T>& in) {
       in[0] = max_pool2d_scatter(g, indices, geo);
     }, x);
   }
