@@ -497,6 +497,15 @@ TEST_CASE("conv2d and Conv2d name the op, the shapes and the values they refuse"
                 "conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape [1, 2, 3, 5, 5]", watch);
   check_refused([&] { return F::conv2d(x, tg::ones({4, 3, 3})); },
                 "conv2d: weight must be 4-D (out_channels, in_channels / groups, kH, kW), got shape [4, 3, 3]", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, int64_t(1) << 62); },
+                "conv2d: stride [1, 1], padding [4611686018427387904, 4611686018427387904] and dilation [1, 1] must each be "
+                "below 2^31", watch);
+  check_refused([&] { return F::conv2d(x, w, b, 1, 0, {1, int64_t(1) << 40}); },
+                "conv2d: stride [1, 1], padding [0, 0] and dilation [1, 1099511627776] must each be below 2^31", watch);
+  check_refused([&] { return F::conv2d(tg::ones({2, 6, 5, 5}), tg::ones({2, 1, 3, 3}), {}, 1, 0, 1, 6); },
+                "conv2d: weight shape [2, 1, 3, 3] has 2 output channels, fewer than groups = 6", watch);
+  check_refused([&] { return F::conv2d(x, tg::ones({0, 3, 3, 3})); },
+                "conv2d: weight shape [0, 3, 3, 3] has 0 output channels, fewer than groups = 1", watch);
   check_refused([&] { return F::conv2d(x, tg::ones({4, 3, 0, 3})); }, "conv2d: weight shape [4, 3, 0, 3] has an empty kernel",
                 watch);
   check_refused([&] { return F::conv2d(x, tg::ones({8, 4, 3, 3})); },

@@ -106,3 +106,12 @@ TEST_CASE("clip_grad_norm_: bad max_norm and norm_type throw with exact messages
                     "clip_grad_norm_: norm_type must be positive or inf, got -2");
   CHECK(w.grad().to_vector() == std::vector<double>{3, 4});
 }
+
+TEST_CASE("clip_grad_norm_ with the inf-norm: a NaN gradient gives a NaN norm, as torch's max") {
+  auto w = tg::zeros<double>({3}).requires_grad_();
+  w.set_grad(tg::tensor<double>({1.0, std::nan(""), -4.0}, {3}));
+  CHECK(std::isnan(tg::nn::utils::clip_grad_norm_({w}, 1.0, std::numeric_limits<double>::infinity())));
+  w.set_grad(tg::tensor<double>({1.0, std::nan(""), -4.0}, {3}));
+  CHECK_THROWS_WITH(tg::nn::utils::clip_grad_norm_({w}, 1.0, std::numeric_limits<double>::infinity(), true),
+                    Catch::Contains("clip_grad_norm_: the total norm of order inf"));
+}

@@ -305,3 +305,30 @@ TEST_CASE("flatten: torch.flatten's shapes, shared values, gradient reshaped bac
                     "flatten: dim 4 is out of range for a tensor of shape [2, 3, 4, 5] (expected a dim in [-4, 3])");
   CHECK_THROWS_WITH(tg::flatten(tg::Tensor<float>()), "flatten: expected a defined tensor, got an undefined one");
 }
+
+TEST_CASE("max_pool2d 2x2 stride 2 with ceil_mode on odd sizes clips the last windows (a reference loop)") {
+  // The fixed 2x2 path must not take these: their last windows run past the input.
+  tg::manual_seed(3);
+  auto x = tg::randn<double>({2, 3, 5, 7}).requires_grad_();
+  auto y = F::max_pool2d(x, 2, 2, 0, 1, /*ceil_mode=*/true);
+  REQUIRE(y.shape() == tg::Shape{2, 3, 3, 4});
+  std::vector<double> expected, expected_grad(static_cast<size_t>(x.numel()), 0.0);
+  for (int64_t p = 0; p < 6; ++p) {
+    for (int64_t oh = 0; oh < 3; ++oh) {
+      for (int64_t ow = 0; ow < 4; ++ow) {
+        int64_t best = -1;
+        for (int64_t ih = 2 * oh; ih < std::min<int64_t>(2 * oh + 2, 5); ++ih) {
+          for (int64_t iw = 2 * ow; iw < std::min<int64_t>(2 * ow + 2, 7); ++iw) {
+            const int64_t at = p * 35 + ih * 7 + iw;
+            if (best < 0 || x.data()[at] > x.data()[best]) best = at;
+          }
+        }
+        expected.push_back(x.data()[best]);
+        expected_grad[static_cast<size_t>(best)] += 1;
+      }
+    }
+  }
+  check_close(y, expected, y.shape(), 0.0, 0.0);
+  y.sum().backward();
+  check_close(x.grad(), expected_grad, x.shape(), 0.0, 0.0);
+}

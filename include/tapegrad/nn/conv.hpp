@@ -38,6 +38,14 @@ Tensor<T> checked_conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tens
                 sx);
   detail::check(sw.size() == 4, "conv2d: weight must be 4-D (out_channels, in_channels / groups, kH, kW), got shape ", sw);
   detail::check(sw[2] > 0 && sw[3] > 0, "conv2d: weight shape ", sw, " has an empty kernel");
+  // PyTorch takes ints; below 2^31 the padded-size and output-size arithmetic cannot overflow
+  const int64_t limit = (int64_t(1) << 31) - 1;
+  for (const ExpandingArray<2>* a : {&stride, &padding, &dilation}) {
+    detail::check((*a)[0] <= limit && (*a)[1] <= limit, "conv2d: stride ", stride.str(), ", padding ", padding.str(),
+                  " and dilation ", dilation.str(), " must each be below 2^31");
+  }
+  detail::check(groups <= limit, "conv2d: groups must be below 2^31, got ", groups);
+  detail::check(sw[0] >= groups, "conv2d: weight shape ", sw, " has ", sw[0], " output channels, fewer than groups = ", groups);
   detail::check(sw[0] % groups == 0, "conv2d: weight shape ", sw, " has ", sw[0], " output channels, not divisible by groups = ",
                 groups);
   const bool batched = sx.size() == 4;

@@ -4,6 +4,7 @@
 // place by min(1, max_norm / (total + 1e-6)); returns the total norm as a double.
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -18,7 +19,11 @@ template <class T>
 double norm_of(const T* x, int64_t n, double p) {
   if (std::isinf(p)) {
     double m = 0;
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, static_cast<double>(std::abs(x[j])));  // x: (numel)
+    for (int64_t j = 0; j < n; ++j) {  // x: (numel)
+      const double v = std::abs(static_cast<double>(x[j]));
+      if (std::isnan(v)) return v;  // a NaN is the max, as torch's max (std::max would drop it)
+      m = std::max(m, v);
+    }
     return m;
   }
   double sum = 0;
@@ -72,6 +77,13 @@ template <class T>
 double clip_grad_norm_(const Tensor<T>& parameter, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false) {
   return clip_grad_norm_(std::vector<Tensor<T>>{parameter}, max_norm, norm_type, error_if_nonfinite);
+}
+
+// A braced list, clip_grad_norm_({w, b}, 1.0), as libtorch's std::vector parameter takes one.
+template <class T>
+double clip_grad_norm_(std::initializer_list<Tensor<T>> parameters, double max_norm, double norm_type = 2.0,
+                       bool error_if_nonfinite = false) {
+  return clip_grad_norm_(std::vector<Tensor<T>>(parameters), max_norm, norm_type, error_if_nonfinite);
 }
 
 }  // namespace tapegrad::nn::utils

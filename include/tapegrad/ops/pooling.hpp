@@ -115,7 +115,8 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
   int64_t* pidx = indices->data();
   // v replaces the best so far when greater or NaN; a select, not a branch (random data).
   auto take = [](T v, T best) { return (v > best) | (v != v); };  // | not ||: no branch to mispredict
-  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1) {
+  // (ceil_mode can add a last window that runs past the input: those take the general loop)
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W) {
     // The common CNN pool, 2x2 windows at stride 2 inside the input: a fixed window, the
     // same visiting order (row by row) and so the same argmax as the general loop.
     for (int64_t p = 0; p < planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
