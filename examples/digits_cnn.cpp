@@ -10,6 +10,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "common/digits.hpp"
+#include "common/metrics.hpp"
 #include "common/progress.hpp"
 
 namespace tg = tapegrad;
@@ -18,18 +19,7 @@ namespace tg = tapegrad;
 #define TAPEGRAD_EXAMPLES_DATA_DIR "examples/data"
 #endif
 
-// The rows of logits (N, 10) whose largest value is at the row's label (N).
-int64_t count_correct(const tg::Tensor<float>& logits, const tg::Tensor<float>& labels) {
-  const int64_t rows = logits.size(0), classes = logits.size(1);
-  int64_t correct = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = logits.data() + r * classes;
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c) best = row[c] > row[best] ? c : best;
-    correct += best == static_cast<int64_t>(labels.data()[r]);
-  }
-  return correct;
-}
+using examples::count_correct;
 
 int main(int argc, char** argv) {
   const int epochs = argc > 1 ? std::atoi(argv[1]) : 30;

@@ -13,23 +13,13 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "common/metrics.hpp"
 #include "common/progress.hpp"
 #include "common/svg_plot.hpp"
 
 namespace tg = tapegrad;
 
-// The rows of logits (N, 10) whose largest value is at the row's label (N).
-int64_t count_correct(const tg::Tensor<float>& logits, const tg::Tensor<float>& labels) {
-  const int64_t rows = logits.size(0), classes = logits.size(1);
-  int64_t correct = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = logits.data() + r * classes;
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c) best = row[c] > row[best] ? c : best;
-    correct += best == static_cast<int64_t>(labels.data()[r]);
-  }
-  return correct;
-}
+using examples::count_correct;
 
 // The first `limit` examples of a split (all when limit is 0 or more than there are).
 tg::data::TensorDataset<float> first_examples(const tg::data::MNIST<float>& split, int64_t limit) {
