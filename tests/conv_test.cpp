@@ -19,7 +19,8 @@ const std::vector<std::string> kCases = {
     "basic",       "pad1",           "stride2",          "nonsquare",        "dilation2",     "dilation_mixed",
     "groups2",     "depthwise",      "depthwise_stride", "pointwise",        "pointwise_groups", "pointwise_stride",
     "pointwise_pad", "nobias",       "unbatched",        "unbatched_nobias", "big_padding",   "kernel_is_input",
-    "batch_one_channel", "same_even", "same_dilated",    "valid",            "long_filter",   "long_filter_groups"};
+    "batch_one_channel", "same_even", "same_dilated",    "valid",            "long_filter",   "long_filter_groups",
+    "direct_pad1", "direct_stride_h", "direct_dilated", "direct_groups", "direct_same_even", "direct_nonsquare"};
 
 struct Config {
   std::array<int64_t, 2> stride, padding, dilation;

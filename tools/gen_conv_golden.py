@@ -53,6 +53,13 @@ CASES = {
     # filters of 32 values or more (K = C / groups * kh * kw) take the packed GEMM
     "long_filter": ((2, 4, 6, 7), (5, 4, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
     "long_filter_groups": ((2, 8, 5, 5), (6, 4, 3, 3), True, (2, 1), (1, 2), (1, 2), 2),
+    # horizontal stride 1, filters of 32 values or more and rows of 12 to 16: the direct kernels
+    "direct_pad1": ((2, 4, 6, 14), (6, 4, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
+    "direct_stride_h": ((2, 4, 9, 14), (5, 4, 3, 3), True, (2, 1), (1, 1), (1, 1), 1),
+    "direct_dilated": ((1, 4, 9, 16), (3, 4, 3, 3), True, (1, 1), (2, 2), (2, 2), 1),
+    "direct_groups": ((2, 8, 5, 12), (8, 4, 3, 3), True, (1, 1), (1, 1), (1, 1), 2),
+    "direct_same_even": ((2, 4, 6, 14), (4, 4, 4, 2), False, (1, 1), "same", (1, 1), 1),
+    "direct_nonsquare": ((2, 4, 7, 15), (4, 4, 2, 5), True, (1, 1), (1, 2), (1, 1), 1),
 }
 
 # name: (in, out, k, stride, padding, groups, has_bias, seed)

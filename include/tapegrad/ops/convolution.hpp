@@ -1,6 +1,8 @@
 #pragma once
-// 2-d convolution as three bilinear primitives, each lowered to tapegrad's GEMM through
-// im2col / col2im, one sample and one group at a time:
+// 2-d convolution as three bilinear primitives. Where the horizontal stride is 1 (and the
+// filters and rows are long enough), direct kernels compute them from zero-bordered copies of
+// the input (conv_direct.hpp); otherwise each is lowered to tapegrad's GEMM through im2col /
+// col2im, one sample and one group at a time:
 //   conv2d(x, w)              y  = w * cols(x)            (cols: im2col of x)
 //   conv2d_input_grad(g, w)   dx = col2im(w^T g)          (a transposed convolution)
 //   conv2d_weight_grad(x, g)  dw = g cols(x)^T
@@ -11,6 +13,7 @@
 #include <array>
 #include <cstdint>
 
+#include "conv_direct.hpp"
 #include "gemm.hpp"
 #include "reduction.hpp"
 
@@ -112,9 +115,142 @@ TAPEGRAD_NOINLINE void col2im(const Geometry& s, const T* cols, T* x) {
   }
 }
 
-// y (N, O, Ho, Wo) = conv(x, w) + bias, values only; bias may be null.
+#if TAPEGRAD_EIGEN_INTERNALS
+// ---- the direct paths (conv_direct.hpp), where the horizontal stride is 1 ------------------
+
 template <class T>
-TAPEGRAD_NOINLINE void forward_values(const Geometry& s, const T* x, const T* w, const T* bias, T* y) {
+bool forward_is_direct(const Geometry& s) {
+  return !s.pointwise() && s.sw == 1 && s.K() >= kShortFilter && lanes_well_used<T>(s.Wo);
+}
+// The input gradient is a convolution only at stride 1.
+template <class T>
+bool input_grad_is_direct(const Geometry& s) {
+  return !s.pointwise() && s.sh == 1 && s.sw == 1 && s.Og() * s.kh * s.kw >= kShortFilter && lanes_well_used<T>(s.W);
+}
+// Lanes past a row's end multiply zeros by input values: exact only for finite inputs.
+template <class T>
+bool weight_grad_is_direct(const Geometry& s, const T* x) {
+  return !s.pointwise() && s.sw == 1 && s.K() >= kShortFilter && lanes_well_used<T>(s.Wo) &&
+         Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, s.N * s.C * s.HW()).allFinite();
+}
+
+// Offsets of a layout's taps and units, from the pool.
+struct DirectOffsets {
+  explicit DirectOffsets(const DirectLayout& L) : taps(L.taps()), units(L.units()) {
+    for (int64_t p = 0; p < L.taps(); ++p) taps.data[p] = L.tap_offset(p);
+    for (int64_t u = 0; u < L.units(); ++u) units.data[u] = L.unit_offset(u);
+  }
+  gemm_impl::PoolBuffer<int64_t> taps, units;
+};
+
+// y = conv(x, w) + bias, as forward_values.
+template <class T>
+TAPEGRAD_NOINLINE void forward_direct(const Geometry& s, const T* x, const T* w, const T* bias, T* y) {
+  constexpr int64_t mo = DirectTile<T>::kOut;
+  const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), packed_size = (Og + mo - 1) / mo * mo * K;
+  const DirectLayout L(Cg, s.kh, s.kw, s.sh, s.dh, s.dw, s.Ho, s.Wo, s.ph, s.pw, DirectTile<T>::kPacket);
+  const DirectOffsets offsets(L);
+  gemm_impl::PoolBuffer<T> buf(Cg * L.plane_size()), packed(s.groups * packed_size);
+  for (int64_t g = 0; g < s.groups; ++g) {  // w_g (Og, K)
+    pack_direct_weights(Og, K, [&](int64_t o, int64_t p) { return w[(g * Og + o) * K + p]; }, packed.data + g * packed_size);
+  }
+  for (int64_t n = 0; n < s.N; ++n) {
+    for (int64_t g = 0; g < s.groups; ++g) {
+      pad_planes(L, x + (n * s.C + g * Cg) * s.HW(), s.H, s.W, buf.data);
+      direct_convolve(L, buf.data, packed.data + g * packed_size, Og, offsets.taps.data, offsets.units.data,
+                      bias ? bias + g * Og : nullptr, y + (n * s.O + g * Og) * s.HWo());
+    }
+  }
+}
+
+// dx = the input gradient for g, as input_grad_values: at stride 1, dx[c, ih, iw] is the sum of
+// w[o, c, i, j] g[o, ih + ph - i dh, iw + pw - j dw], a convolution of g padded by
+// (kh - 1) dh - ph rows above (and (kw - 1) dw - pw columns left) with the weights flipped in
+// both axes and their two channel axes swapped.
+template <class T>
+TAPEGRAD_NOINLINE void input_grad_direct(const Geometry& s, const T* g, const T* w, T* dx) {
+  constexpr int64_t mo = DirectTile<T>::kOut;
+  const int64_t Og = s.Og(), Cg = s.Cg(), taps = s.kh * s.kw, K = Og * taps;
+  const int64_t packed_size = (Cg + mo - 1) / mo * mo * K;
+  const DirectLayout L(Og, s.kh, s.kw, 1, s.dh, s.dw, s.H, s.W, (s.kh - 1) * s.dh - s.ph, (s.kw - 1) * s.dw - s.pw,
+                       DirectTile<T>::kPacket);
+  const DirectOffsets offsets(L);
+  gemm_impl::PoolBuffer<T> buf(Og * L.plane_size()), packed(s.groups * packed_size);
+  for (int64_t g_ = 0; g_ < s.groups; ++g_) {  // w'[c, (o, i, j)] = w[o, c, kh - 1 - i, kw - 1 - j]
+    pack_direct_weights(Cg, K, [&](int64_t c, int64_t p) {
+      const int64_t o = p / taps, flipped = taps - 1 - p % taps;
+      return w[((g_ * Og + o) * Cg + c) * taps + flipped];
+    }, packed.data + g_ * packed_size);
+  }
+  for (int64_t n = 0; n < s.N; ++n) {
+    for (int64_t g_ = 0; g_ < s.groups; ++g_) {
+      pad_planes(L, g + (n * s.O + g_ * Og) * s.HWo(), s.Ho, s.Wo, buf.data);
+      direct_convolve(L, buf.data, packed.data + g_ * packed_size, Cg, offsets.taps.data, offsets.units.data,
+                      static_cast<const T*>(nullptr), dx + (n * s.C + g_ * Cg) * s.HW());
+    }
+  }
+}
+
+// dw = the weight gradient at x for g, as weight_grad_values. Samples go a chunk at a time, their
+// padded inputs and gradients in L2 (the gradients as (Og, chunk, units) packets, so that a
+// tile's steps over the chunk's units are contiguous); each tile's packets of partial sums wait
+// in memory between chunks and are reduced at the end.
+template <class T>
+TAPEGRAD_NOINLINE void weight_grad_direct(const Geometry& s, const T* x, const T* g, T* dw) {
+  using Tl = DirectTile<T>;
+  constexpr int64_t ps = Tl::kPacket, mo = Tl::kGradOut, mt = Tl::kTaps;
+  const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K();
+  const DirectLayout L(Cg, s.kh, s.kw, s.sh, s.dh, s.dw, s.Ho, s.Wo, s.ph, s.pw, ps);
+  const int64_t U = L.units(), out_blocks = (Og + mo - 1) / mo, tap_blocks = (K + mt - 1) / mt;
+  const int64_t x_size = Cg * L.plane_size(), g_size = Og * U * ps, tile_size = mo * mt * ps;
+  const int64_t chunk = std::clamp<int64_t>((int64_t(256) << 10) / int64_t(sizeof(T)) / (x_size + g_size), 1, s.N);
+  const DirectOffsets offsets(L);
+  gemm_impl::PoolBuffer<T> xbuf(chunk * x_size), gbuf(chunk * g_size), acc(out_blocks * tap_blocks * tile_size);
+  gemm_impl::PoolBuffer<int64_t> x_offsets(chunk * U);  // step (k, u): sample k's unit u
+  for (int64_t k = 0; k < chunk; ++k) {
+    for (int64_t u = 0; u < U; ++u) x_offsets.data[k * U + u] = k * x_size + offsets.units.data[u];
+  }
+  for (int64_t g_ = 0; g_ < s.groups; ++g_) {
+    std::fill_n(acc.data, out_blocks * tap_blocks * tile_size, T(0));
+    for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
+      const int64_t samples = std::min(chunk, s.N - n0), row = samples * U * ps;  // row: one channel's steps
+      for (int64_t k = 0; k < samples; ++k) {
+        const int64_t n = n0 + k;
+        pad_planes(L, x + (n * s.C + g_ * Cg) * s.HW(), s.H, s.W, xbuf.data + k * x_size);
+        for (int64_t o = 0; o < Og; ++o) {  // g's rows, each padded with zeros to whole packets
+          for (int64_t oh = 0; oh < s.Ho; ++oh) {
+            const T* src = g + ((n * s.O + g_ * Og + o) * s.Ho + oh) * s.Wo;
+            T* dst = gbuf.data + o * row + (k * s.Ho + oh) * L.segments * ps;
+            for (int64_t q = 0; q < s.Wo; ++q) dst[q] = src[q];
+            for (int64_t q = s.Wo; q < L.segments * ps; ++q) dst[q] = T(0);
+          }
+        }
+      }
+      for (int64_t ob = 0; ob < out_blocks; ++ob) {
+        const T* grows[mo];
+        for (int64_t o = 0; o < mo; ++o) grows[o] = gbuf.data + std::min(ob * mo + o, Og - 1) * row;
+        for (int64_t tb = 0; tb < tap_blocks; ++tb) {
+          const T* xtaps[mt];
+          for (int64_t t = 0; t < mt; ++t) xtaps[t] = xbuf.data + offsets.taps.data[std::min(tb * mt + t, K - 1)];
+          weight_tile(std::make_index_sequence<static_cast<size_t>(mo * mt)>(), std::make_index_sequence<static_cast<size_t>(mo)>(),
+                      std::make_index_sequence<static_cast<size_t>(mt)>(), grows, xtaps, x_offsets.data, samples * U,
+                      acc.data + (ob * tap_blocks + tb) * tile_size);
+        }
+      }
+    }
+    for (int64_t o = 0; o < Og; ++o) {
+      for (int64_t p = 0; p < K; ++p) {
+        const T* a = acc.data + ((o / mo * tap_blocks + p / mt) * mo * mt + (o % mo) * mt + p % mt) * ps;
+        dw[(g_ * Og + o) * K + p] = Eigen::internal::predux(Eigen::internal::ploadu<typename Tl::Packet>(a));
+      }
+    }
+  }
+}
+#endif
+
+// y (N, O, Ho, Wo) = conv(x, w) + bias, values only, through im2col and the GEMM; bias may be null.
+template <class T>
+TAPEGRAD_NOINLINE void forward_lowered(const Geometry& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
   Tensor<T> scratch;
   if (!s.pointwise()) scratch = make_tensor<T>(Dims{K, HWo});
@@ -143,9 +279,10 @@ TAPEGRAD_NOINLINE void forward_values(const Geometry& s, const T* x, const T* w,
   }
 }
 
-// dx (N, C, H, W) = the input gradient of conv for output gradient g (N, O, Ho, Wo), values only.
+// dx (N, C, H, W) = the input gradient of conv for output gradient g (N, O, Ho, Wo), values only,
+// through the GEMM and col2im.
 template <class T>
-TAPEGRAD_NOINLINE void input_grad_values(const Geometry& s, const T* g, const T* w, T* dx) {
+TAPEGRAD_NOINLINE void input_grad_lowered(const Geometry& s, const T* g, const T* w, T* dx) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
   Tensor<T> scratch;
   if (!s.pointwise()) {
@@ -167,9 +304,10 @@ TAPEGRAD_NOINLINE void input_grad_values(const Geometry& s, const T* g, const T*
   }
 }
 
-// dw (O, Cg, kh, kw) = the weight gradient of conv at input x for output gradient g, values only.
+// dw (O, Cg, kh, kw) = the weight gradient of conv at input x for output gradient g, values only,
+// through im2col and the GEMM.
 template <class T>
-TAPEGRAD_NOINLINE void weight_grad_values(const Geometry& s, const T* x, const T* g, T* dw) {
+TAPEGRAD_NOINLINE void weight_grad_lowered(const Geometry& s, const T* x, const T* g, T* dw) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
   Tensor<T> scratch;
   if (!s.pointwise()) scratch = make_tensor<T>(Dims{K, HWo});
@@ -192,6 +330,29 @@ TAPEGRAD_NOINLINE void weight_grad_values(const Geometry& s, const T* x, const T
       }
     }
   }
+}
+
+// The three primitives on values: the direct kernels where they apply, else lowered to the GEMM.
+template <class T>
+void forward_values(const Geometry& s, const T* x, const T* w, const T* bias, T* y) {
+#if TAPEGRAD_EIGEN_INTERNALS
+  if (forward_is_direct<T>(s)) return forward_direct(s, x, w, bias, y);
+#endif
+  forward_lowered(s, x, w, bias, y);
+}
+template <class T>
+void input_grad_values(const Geometry& s, const T* g, const T* w, T* dx) {
+#if TAPEGRAD_EIGEN_INTERNALS
+  if (input_grad_is_direct<T>(s)) return input_grad_direct(s, g, w, dx);
+#endif
+  input_grad_lowered(s, g, w, dx);
+}
+template <class T>
+void weight_grad_values(const Geometry& s, const T* x, const T* g, T* dw) {
+#if TAPEGRAD_EIGEN_INTERNALS
+  if (weight_grad_is_direct(s, x)) return weight_grad_direct(s, x, g, dw);
+#endif
+  weight_grad_lowered(s, x, g, dw);
 }
 
 // db (O) = the sum of g (N, O, Ho, Wo) over N, Ho and Wo, values only.
