@@ -57,10 +57,11 @@ void check_close(const tg::Tensor<T>& actual, const tg::Tensor<T>& expected, dou
   check_close(actual, e, expected.shape(), rtol, atol);
 }
 
-// Runs tg::testing::gradcheck and gradgradcheck and reports their messages on failure.
-template <class F>
-void require_gradcheck(F&& f, const std::vector<tg::Tensor<double>>& inputs,
-                       const tg::testing::GradcheckOptions& opts = {}) {
+// Runs tg::testing::gradcheck and gradgradcheck and reports their messages on failure. Not a
+// template: compiled once per test file, not once per checked function.
+inline void require_gradcheck(const std::function<tg::Tensor<double>(const std::vector<tg::Tensor<double>>&)>& f,
+                              const std::vector<tg::Tensor<double>>& inputs,
+                              const tg::testing::GradcheckOptions& opts = {}) {
   const auto result = tg::testing::gradcheck(f, inputs, opts);
   INFO(result.message);
   CHECK(result.ok);

@@ -43,12 +43,11 @@ inline double grad_at(const Tensor<double>& x, int64_t k) {
   return g.defined() ? g.data()[k] : 0.0;
 }
 
-}  // namespace detail
+// The checks take f as a std::function, so that a program compiles each once, not once per
+// function it checks (a test file checks dozens).
+using Function = std::function<Tensor<double>(const Inputs&)>;
 
-// Checks d f(inputs) / d inputs for every input that requires grad. `f` maps the inputs to
-// one tensor of any shape.
-template <class F>
-GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, const GradcheckOptions& opts = {}) {
+inline GradcheckResult gradcheck_function(const Function& f, const Inputs& inputs, const GradcheckOptions& opts) {
   GradcheckResult result;
   auto fail = [&](const std::string& why) {
     result.ok = false;
@@ -147,13 +146,7 @@ GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, cons
   return result;
 }
 
-// Checks second derivatives as PyTorch's gradgradcheck does: with a random output gradient v
-// (seeded, so a failure replays), the first-order gradients g(inputs, v) =
-// autograd::grad(f(inputs), inputs, v, create_graph) are gradchecked as a function of the
-// inputs and of v. A gradient the output does not reach counts as zero.
-template <class F>
-GradcheckResult gradgradcheck(F&& f, const std::vector<Tensor<double>>& inputs, const GradcheckOptions& opts = {}) {
-  using Inputs = detail::Inputs;
+inline GradcheckResult gradgradcheck_function(const Function& f, const Inputs& inputs, const GradcheckOptions& opts) {
   std::vector<size_t> differentiable;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].requires_grad()) differentiable.push_back(i);
@@ -186,9 +179,27 @@ GradcheckResult gradgradcheck(F&& f, const std::vector<Tensor<double>>& inputs, 
     }
     return cat(parts);
   };
-  result = gradcheck(first_order, extended, opts);
+  result = gradcheck_function(first_order, extended, opts);
   if (!result.ok) result.message = "grad" + result.message + " (input " + std::to_string(inputs.size()) + " is the output gradient)";
   return result;
+}
+
+}  // namespace detail
+
+// Checks d f(inputs) / d inputs for every input that requires grad. `f` maps the inputs to
+// one tensor of any shape.
+template <class F>
+GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, const GradcheckOptions& opts = {}) {
+  return detail::gradcheck_function(std::ref(f), inputs, opts);
+}
+
+// Checks second derivatives as PyTorch's gradgradcheck does: with a random output gradient v
+// (seeded, so a failure replays), the first-order gradients g(inputs, v) =
+// autograd::grad(f(inputs), inputs, v, create_graph) are gradchecked as a function of the
+// inputs and of v. A gradient the output does not reach counts as zero.
+template <class F>
+GradcheckResult gradgradcheck(F&& f, const std::vector<Tensor<double>>& inputs, const GradcheckOptions& opts = {}) {
+  return detail::gradgradcheck_function(std::ref(f), inputs, opts);
 }
 
 }  // namespace tapegrad::testing
