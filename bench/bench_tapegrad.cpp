@@ -220,8 +220,8 @@ void conv_step(benchmark::State& state, int64_t n, int64_t cin, int64_t hw, int6
   auto x = tg::randn({n, cin, hw, hw});
   if (input_grad) x.requires_grad_();
   auto step = [&] {
-    // the gradients cleared directly: Module::zero_grad builds its parameter list (allocates)
-    for (tg::Tensor<float>* t : {&conv.weight, &conv.bias, &x}) t->set_grad(tg::Tensor<float>());
+    conv.zero_grad();
+    x.set_grad(tg::Tensor<float>());
     auto y = conv(x);
     y.sum().backward();
     return y;

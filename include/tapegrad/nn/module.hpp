@@ -119,7 +119,11 @@ class Module {
 
   // Forgets every parameter's gradient (PyTorch's set_to_none).
   void zero_grad() {
-    for (Tensor<T>& p : parameters()) p.set_grad(Tensor<T>());
+    // walks the registries instead of building parameters(): no allocation in a training loop
+    for (auto& entry : parameters_) {
+      if (entry.second.defined()) entry.second.set_grad(Tensor<T>());
+    }
+    for (auto& child : children_) child.second->zero_grad();
   }
 
   // Draws this module's initial parameters again from the default generator (a no-op for
