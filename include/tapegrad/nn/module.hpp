@@ -336,4 +336,47 @@ class Sequential : public Module<T> {
 template <class M, class... Ms>
 Sequential(M, Ms...) -> Sequential<typename std::decay_t<M>::value_type>;
 
+// Holds modules in order, named "0", "1", ..., as torch.nn.ModuleList: their parameters and
+// state dict entries are the list's ("0.weight"); it has no forward of its own, the caller
+// runs its modules (list[i](x)).
+template <class T = float>
+class ModuleList : public Module<T> {
+ public:
+  ModuleList() = default;
+
+  // Appends a module (copied or moved in) as the next child.
+  template <class M, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>>>>
+  void push_back(M&& module) {
+    add_child(std::make_shared<std::decay_t<M>>(std::forward<M>(module)));
+  }
+  // Appends a module shared with the caller.
+  template <class M>
+  void push_back(std::shared_ptr<M> module) {
+    static_assert(std::is_base_of_v<Module<T>, M>, "ModuleList::push_back: not a Module of the same T");
+    add_child(std::move(module));
+  }
+
+  size_t size() const { return this->named_children().size(); }
+  bool empty() const { return size() == 0; }
+  // The module at i; an i past the end throws.
+  Module<T>& operator[](size_t i) const {
+    detail::check(i < size(), "ModuleList: index ", i, " is out of range for a list of ", size(), " modules");
+    return *this->named_children()[i].second;
+  }
+  // The shared handle of the module at i.
+  std::shared_ptr<Module<T>> ptr(size_t i) const {
+    (void)(*this)[i];
+    return this->named_children()[i].second;
+  }
+
+  Tensor<T> forward(const Tensor<T>&) override {
+    detail::fail("ModuleList: has no forward; call its modules (list[i](x))");
+  }
+
+ private:
+  TAPEGRAD_COLD void add_child(std::shared_ptr<Module<T>> child) {
+    this->register_module(std::to_string(this->named_children().size()), std::move(child));
+  }
+};
+
 }  // namespace tapegrad::nn
