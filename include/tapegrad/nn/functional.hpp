@@ -2,6 +2,8 @@
 // nn's functional forms: every argument check of the layers lives here, with messages that
 // name the op and the shapes or values (PyTorch's torch.nn.functional semantics); the
 // computation, forward and backward, is the op's in ops/ (libtorch's split).
+#include <optional>
+
 #include "../ops/dropout.hpp"
 #include "../ops/embedding.hpp"
 #include "../ops/layer_norm.hpp"
@@ -64,15 +66,16 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& running_mean, const Te
 
 // The rows of weight (num_embeddings, embedding_dim) picked by indices (*), an index tensor of
 // integers in [0, num_embeddings): (*, embedding_dim). The weight's gradient adds up the rows of
-// repeated indices; the indices get none.
+// repeated indices; the indices get none, nor does the row padding_idx (negative counts from
+// the end), as PyTorch's.
 template <class T>
-Tensor<T> embedding(const Tensor<T>& input, const Tensor<T>& weight) {
+Tensor<T> embedding(const Tensor<T>& input, const Tensor<T>& weight, std::optional<int64_t> padding_idx = std::nullopt) {
   input.checked("embedding");
   const Dims& sw = weight.checked("embedding").sizes;
   detail::check(sw.size() == 2, "embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape ", sw);
   detail::check(input.dim() < kMaxDims, "embedding: input of shape ", input.sizes(), " has ", input.dim(),
                 " dims; the output would have more than ", kMaxDims);
-  return detail::embedding(weight, input);
+  return detail::embedding(weight, input, detail::embedding_padding_row(padding_idx, sw[0]));
 }
 
 // Normalises x over its trailing dims `normalized_shape` (biased variance, eps added), then
