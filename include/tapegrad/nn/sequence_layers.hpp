@@ -1,6 +1,9 @@
 #pragma once
 // The sequence models' layers: Embedding and LayerNorm, with PyTorch's parameters,
 // initialisation and semantics.
+#include <algorithm>
+#include <optional>
+
 #include "../core/generator.hpp"
 #include "module.hpp"
 
@@ -8,19 +11,28 @@ namespace tapegrad::nn {
 
 // A table of num_embeddings vectors of embedding_dim values: input an index tensor of any shape
 // (*), output (*, embedding_dim). weight [num_embeddings, embedding_dim] drawn from N(0, 1), as
-// torch.nn.Embedding's reset_parameters (normal_, torch's stream).
+// torch.nn.Embedding's reset_parameters (normal_, torch's stream). With padding_idx (negative
+// counts from the end) that row starts at zero and gets no gradient.
 template <class T = float>
 class Embedding : public Module<T> {
  public:
-  TAPEGRAD_COLD Embedding(int64_t num_embeddings, int64_t embedding_dim)
+  TAPEGRAD_COLD Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt)
       : num_embeddings(num_embeddings), embedding_dim(embedding_dim) {
     detail::check(num_embeddings >= 0 && embedding_dim >= 0, "Embedding: num_embeddings and embedding_dim must be >= 0, got ",
                   num_embeddings, " and ", embedding_dim);
+    if (padding_idx) {
+      detail::check(*padding_idx >= -num_embeddings && *padding_idx < num_embeddings, "Embedding: padding_idx ", *padding_idx,
+                    " must be within num_embeddings ", num_embeddings);
+      this->padding_idx = *padding_idx < 0 ? *padding_idx + num_embeddings : *padding_idx;
+    }
     weight = this->register_parameter("weight", empty<T>({num_embeddings, embedding_dim}));
     this->initialize();
   }
 
-  TAPEGRAD_COLD void reset_parameters() override { weight.normal_(0, 1); }
+  TAPEGRAD_COLD void reset_parameters() override {
+    weight.normal_(0, 1);
+    if (padding_idx) std::fill_n(weight.data() + *padding_idx * embedding_dim, embedding_dim, T(0));
+  }
 
   TAPEGRAD_COLD ~Embedding() override {}
   Embedding(const Embedding&) = default;
@@ -28,9 +40,10 @@ class Embedding : public Module<T> {
   Embedding& operator=(const Embedding&) = default;
   Embedding& operator=(Embedding&&) noexcept = default;
 
-  Tensor<T> forward(const Tensor<T>& input) override { return functional::embedding(input, weight); }
+  Tensor<T> forward(const Tensor<T>& input) override { return functional::embedding(input, weight, padding_idx); }
 
   int64_t num_embeddings, embedding_dim;
+  std::optional<int64_t> padding_idx;  // made non-negative, as PyTorch's
   Tensor<T> weight;
 };
 
@@ -66,6 +79,7 @@ class LayerNorm : public Module<T> {
 
 // Deduction guides so that Embedding(10, 4) is Embedding<float> and so on.
 Embedding(int64_t, int64_t)->Embedding<float>;
+Embedding(int64_t, int64_t, std::optional<int64_t>)->Embedding<float>;
 LayerNorm(int64_t)->LayerNorm<float>;
 LayerNorm(int64_t, double)->LayerNorm<float>;
 LayerNorm(int64_t, double, bool)->LayerNorm<float>;
