@@ -42,6 +42,12 @@ TEST_CASE("gradcheck: embedding with respect to the weight, repeated indices, 1-
   // a nonlinear function of the rows, so the second derivative is not zero
   require_gradcheck([&](const Inputs& in) { return F::embedding(idx2, in[0]).pow(2); }, {weight});
   require_gradcheck([&](const Inputs& in) { return F::embedding(idx2, in[0].tanh()) * F::embedding(idx1, in[0]).sum(); }, {weight});
+  // padding_idx: its row gets no gradient, to any order; a weight whose padding row is masked
+  // to zero has the true derivative zero there, so gradcheck holds for the other rows too
+  const Td keep3 = tg::tensor<double>({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1}, {5, 3});
+  const Td keep4 = tg::tensor<double>({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, {5, 3});
+  require_gradcheck([&](const Inputs& in) { return F::embedding(idx2, in[0] * keep3, 3).pow(2); }, {weight});
+  require_gradcheck([&](const Inputs& in) { return F::embedding(idx1, in[0] * keep4, -1).tanh(); }, {weight});
   // a 0-d index gives one row
   require_gradcheck([&](const Inputs& in) { return F::embedding(tg::tensor<double>({2}, {}), in[0]).pow(3); }, {weight});
 }
@@ -55,6 +61,16 @@ TEST_CASE("embedding: repeated indices add their gradients into one row; the ind
   y.backward(tg::ones<double>({2, 2, 2}));
   CHECK(weight.grad().to_vector() == std::vector<double>{1, 1, 0, 0, 3, 3});
   CHECK_FALSE(idx.grad().defined());
+}
+
+TEST_CASE("embedding: the padding row gets no gradient, first or second order") {
+  auto weight = tg::tensor<double>({1, 2, 3, 4, 5, 6}, {3, 2}).requires_grad_();
+  const auto idx = tg::tensor<double>({2, 0, 2, 1}, {4});
+  auto y = (F::embedding(idx, weight, 2).pow(2)).sum();
+  auto gw = tg::autograd::grad({y}, {weight}, {}, true, true)[0];
+  CHECK(gw.to_vector() == std::vector<double>{2, 4, 6, 8, 0, 0});
+  auto ggw = tg::autograd::grad({gw.sum()}, {weight})[0];
+  CHECK(ggw.to_vector() == std::vector<double>{2, 2, 2, 2, 0, 0});
 }
 
 TEST_CASE("embedding: the weight's gradient differentiates again (gather of the gradient rows)") {
@@ -110,6 +126,20 @@ TEMPLATE_TEST_CASE("Embedding forward and backward match PyTorch", "", float, do
     out.backward(golden_tensor<T>(g, p + "gout"));
     expect_golden(emb.weight.grad(), g, p + "grad_weight", rtol_of<T>(), atol_of<T>());
   }
+}
+
+TEMPLATE_TEST_CASE("Embedding with padding_idx matches PyTorch: the row starts at zero and gets no gradient", "", float, double) {
+  using T = TestType;
+  const Golden& g = golden_file("seq_layers.txt");
+  const std::string p = "emb_pad." + dtype_tag<T>() + ".";
+  tg::manual_seed(6);
+  tg::nn::Embedding<T> emb(6, 3, -2);
+  CHECK(emb.padding_idx == 4);
+  expect_golden(emb.weight, g, p + "init_weight", rtol_of<T>(), 0);
+  const auto out = emb(golden_tensor<T>(g, p + "index"));
+  expect_golden(out, g, p + "out", rtol_of<T>(), 0);  // the rows of the initial weight
+  out.backward(golden_tensor<T>(g, p + "gout"));
+  expect_golden(emb.weight.grad(), g, p + "grad_weight", rtol_of<T>(), atol_of<T>());
 }
 
 TEMPLATE_TEST_CASE("LayerNorm forward and backward match PyTorch", "", float, double) {
@@ -175,6 +205,11 @@ TEST_CASE("embedding refuses non-integer, negative and out-of-range indices and 
                 "embedding: index 1.5 at position 2 is not an integer (index tensors hold integer values)", watch);
   check_refused([&] { return F::embedding(tg::tensor<double>({0}, {1}), tg::ones<double>({4})); },
                 "embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape [4]", watch);
+  check_refused([&] { return F::embedding(tg::tensor<double>({0}, {1}), weight, 5); },
+                "embedding: padding_idx 5 is out of range for 5 embeddings (expected -5 <= padding_idx < 5)", watch);
+  check_refused([&] { return F::embedding(tg::tensor<double>({0}, {1}), weight, -6); },
+                "embedding: padding_idx -6 is out of range for 5 embeddings (expected -5 <= padding_idx < 5)", watch);
+  CHECK_THROWS_WITH(tg::nn::Embedding<double>(3, 2, 3), "Embedding: padding_idx 3 must be within num_embeddings 3");
   tg::nn::Embedding<double> emb(3, 2);
   check_refused([&] { return emb(tg::tensor<double>({3}, {1})); },
                 "embedding: index 3 is out of range for 3 embeddings (expected 0 <= index < 3)", Watch(emb));

@@ -1,7 +1,7 @@
 """Embedding and LayerNorm against PyTorch, in float and double: forward values and the
 gradients of the input, weight and bias for a given output gradient, and Embedding's initial
 weight after manual_seed (torch's normal_ stream, both its scalar path under 16 values and its
-vectorised path from 16 on). Writes tests/golden/seq_layers.txt; tests/seq_layers_test.cpp
+vectorised path from 16 on), and padding_idx. Writes tests/golden/seq_layers.txt; tests/seq_layers_test.cpp
 reads it.
 
 Names: <case>.<tag>.<what>, tag f32 or f64.
@@ -37,6 +37,19 @@ for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
         w.add(f"{name}.{tag}.out", out)
         w.add(f"{name}.{tag}.gout", gout)
         w.add(f"{name}.{tag}.grad_weight", weight.grad)
+
+    # padding_idx (negative: counted from the end): its row starts at zero and gets no gradient
+    torch.manual_seed(6)
+    emb = torch.nn.Embedding(6, 3, padding_idx=-2, dtype=dtype)
+    idx = torch.tensor([[4., 1, 4], [0, 4, 1]])
+    out = emb(idx.long())
+    gout = torch.randn(out.shape, dtype=dtype)
+    out.backward(gout)
+    w.add(f"emb_pad.{tag}.init_weight", emb.weight)
+    w.add(f"emb_pad.{tag}.index", idx.to(dtype))
+    w.add(f"emb_pad.{tag}.out", out)
+    w.add(f"emb_pad.{tag}.gout", gout)
+    w.add(f"emb_pad.{tag}.grad_weight", emb.weight.grad)
 
     # LayerNorm: 1 and 2 normalized dims, an eps, affine off
     ln_cases = (
