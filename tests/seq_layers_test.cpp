@@ -284,3 +284,33 @@ TEST_CASE("ModuleList: children \"0\", \"1\", ..., operator[], PyTorch's state_d
   CHECK_THROWS_WITH(list[3], "ModuleList: index 3 is out of range for a list of 3 modules");
   CHECK_THROWS_WITH(list(x), "ModuleList: has no forward; call its modules (list[i](x))");
 }
+
+TEST_CASE("ModuleList from modules: PyTorch's draw order, as Sequential's; the type deduced") {
+  tg::manual_seed(11);
+  tg::nn::Linear<double> a(4, 3), b(3, 2);  // constructed in order: PyTorch's draws
+  tg::manual_seed(11);
+  tg::nn::ModuleList list(tg::nn::Linear<double>(4, 3), tg::nn::Linear<double>(3, 2));
+  static_assert(std::is_same_v<decltype(list), tg::nn::ModuleList<double>>);
+  REQUIRE(list.size() == 2);
+  CHECK_FALSE(list.is_empty());
+  const auto sd = list.state_dict();
+  REQUIRE(sd.size() == 4);
+  CHECK(sd[0].first == "0.weight");
+  CHECK(sd[0].second.to_vector() == a.weight.to_vector());
+  CHECK(sd[1].second.to_vector() == a.bias.to_vector());
+  CHECK(sd[2].first == "1.weight");
+  CHECK(sd[2].second.to_vector() == b.weight.to_vector());
+  CHECK(sd[3].second.to_vector() == b.bias.to_vector());
+
+  // initialize() draws them again, in order, from the generator's state
+  tg::manual_seed(11);
+  list.initialize();
+  CHECK(list.state_dict()[0].second.to_vector() == a.weight.to_vector());
+  CHECK(list.state_dict()[3].second.to_vector() == b.bias.to_vector());
+  // a list inside a Sequential of temporaries is replayed with the rest
+  tg::manual_seed(11);
+  tg::nn::Sequential<double> seq(tg::nn::ModuleList<double>(tg::nn::Linear<double>(4, 3)), tg::nn::Linear<double>(3, 2));
+  CHECK(seq.state_dict()[0].first == "0.0.weight");
+  CHECK(seq.state_dict()[0].second.to_vector() == a.weight.to_vector());
+  CHECK(seq.state_dict()[3].second.to_vector() == b.bias.to_vector());
+}
