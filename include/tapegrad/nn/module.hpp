@@ -340,4 +340,70 @@ class Sequential : public Module<T> {
 template <class M, class... Ms>
 Sequential(M, Ms...) -> Sequential<typename std::decay_t<M>::value_type>;
 
+// Holds modules in order, named "0", "1", ..., as torch.nn.ModuleList: their parameters and
+// state dict entries are the list's ("0.weight"); it has no forward of its own, the caller
+// runs its modules (list[i](x)).
+template <class T = float>
+class ModuleList : public Module<T> {
+ public:
+  ModuleList() = default;
+  // The modules in order; temporaries' initial draws are replayed in argument order, as
+  // Sequential's, so ModuleList(Linear(4, 3), Linear(3, 2)) draws as PyTorch does.
+  template <class M, class... Ms,
+            class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>> && !std::is_same_v<std::decay_t<M>, ModuleList>>>
+  explicit ModuleList(M&& first, Ms&&... rest) {
+    const Sequential<T> in_order(std::forward<M>(first), std::forward<Ms>(rest)...);
+    for (const auto& child : in_order.named_children()) add_child(child.second);
+    this->set_init_draws(in_order.init_draws());
+  }
+
+  // Appends a module (copied or moved in) as the next child.
+  template <class M, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<M>>>>
+  void push_back(M&& module) {
+    add_child(std::make_shared<std::decay_t<M>>(std::forward<M>(module)));
+  }
+  // Appends a module shared with the caller.
+  template <class M>
+  void push_back(std::shared_ptr<M> module) {
+    static_assert(std::is_base_of_v<Module<T>, M>, "ModuleList::push_back: not a Module of the same T");
+    add_child(std::move(module));
+  }
+
+  size_t size() const { return this->named_children().size(); }
+  bool empty() const { return size() == 0; }
+  bool is_empty() const { return empty(); }  // libtorch's name
+  // The module at i; an i past the end throws.
+  Module<T>& operator[](size_t i) const {
+    detail::check(i < size(), "ModuleList: index ", i, " is out of range for a list of ", size(), " modules");
+    return *this->named_children()[i].second;
+  }
+  // The shared handle of the module at i.
+  std::shared_ptr<Module<T>> ptr(size_t i) const {
+    (void)(*this)[i];
+    return this->named_children()[i].second;
+  }
+
+  Tensor<T> forward(const Tensor<T>&) override {
+    detail::fail("ModuleList: has no forward; call its modules (list[i](x))");
+  }
+
+  // Draws every module's initial parameters again, in order; the one stretch they drew is the list's.
+  void initialize() override {
+    Generator& gen = default_generator();
+    std::lock_guard lock(gen.mutex());  // one stretch when threads share gen (recursive: children lock it too)
+    typename Module<T>::InitDraws draws{gen.snapshot(), 0};
+    for (const auto& child : this->named_children()) child.second->initialize();
+    draws.end = gen.offset();
+    this->set_init_draws(std::move(draws));
+  }
+
+ private:
+  TAPEGRAD_COLD void add_child(std::shared_ptr<Module<T>> child) {
+    this->register_module(std::to_string(this->named_children().size()), std::move(child));
+  }
+};
+
+template <class M, class... Ms>
+ModuleList(M, Ms...) -> ModuleList<typename std::decay_t<M>::value_type>;
+
 }  // namespace tapegrad::nn
