@@ -36,6 +36,7 @@
 #include "nn/utils.hpp"
 #include "nn/pooling.hpp"
 #include "nn/sequence_layers.hpp"
+#include "nn/attention.hpp"
 #include "optim/adam.hpp"
 #include "optim/adamw.hpp"
 #include "optim/lr_scheduler.hpp"
