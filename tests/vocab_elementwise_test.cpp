@@ -301,7 +301,7 @@ TEST_CASE("second derivatives of the elementwise functions are their own formula
       const double t = x.data()[i];
       const double want = name == "sin"      ? -std::sin(t)
                           : name == "cos"    ? -std::cos(t)
-                          : name == "erf"    ? -2 * t * 2 / std::sqrt(M_PI) * std::exp(-t * t)
+                          : name == "erf"    ? -2 * t * 1.12837916709551257390 * std::exp(-t * t)  // 2/sqrt(pi)
                           : name == "square" ? 2
                           : name == "rsqrt"  ? 0.75 * std::pow(t, -2.5)
                           : name == "log1p"  ? -1 / ((1 + t) * (1 + t))
@@ -351,6 +351,19 @@ TEST_CASE("the condition and the mask get no gradient; without grad mode nothing
   CHECK_FALSE(tg::sin(a).requires_grad());
   CHECK_FALSE(tg::maximum(a, cond).requires_grad());
   CHECK_FALSE(a.reshape({1, 2}).tril().requires_grad());
+}
+
+TEST_CASE("grad_fn names are PyTorch's") {
+  auto x = tg::tensor<double>({0.5, 1.5, 2, 3}, {2, 2}).requires_grad_();
+  const Td mask = tg::tensor<double>({1, 0}, {2});
+  const std::vector<std::pair<Td, std::string>> named = {
+      {x.sin(), "SinBackward0"}, {x.cos(), "CosBackward0"}, {x.erf(), "ErfBackward0"},
+      {x.square(), "PowBackward0"}, {x.rsqrt(), "RsqrtBackward0"}, {x.log1p(), "Log1PBackward0"},
+      {x.expm1(), "Expm1Backward0"}, {x.clamp(0, 1), "ClampBackward1"}, {x.clamp(std::nullopt, 1), "ClampBackward1"},
+      {x.clamp_max(1), "ClampMaxBackward0"}, {x.maximum(mask), "MaximumBackward0"}, {x.minimum(mask), "MinimumBackward0"},
+      {x.where(mask, mask), "WhereBackward0"}, {x.masked_fill(mask, 0), "MaskedFillBackward0"},
+      {x.tril(), "TrilBackward0"}, {x.triu(), "TriuBackward0"}};
+  for (const auto& [y, name] : named) CHECK(std::string(y.grad_fn_name()) == name);
 }
 
 TEST_CASE("masked_fill leaves its input unchanged; tril and triu zero NaN outside the triangle") {

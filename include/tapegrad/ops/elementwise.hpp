@@ -200,39 +200,48 @@ Tensor<T> expm1(const Tensor<T>& x) {
   return detail::unary_op(x, "expm1", "Expm1Backward0", true, [](T v) { return std::expm1(v); }, detail::elem::Expm1Derivative());
 }
 
-// min(max(x, lo), hi) elementwise, as torch.clamp: a NaN x stays NaN; a NaN bound, with both
-// given, makes every element NaN; lo > hi gives hi everywhere. Either bound may be left out
-// (std::nullopt), not both. The gradient passes where lo <= x <= hi.
+namespace detail {
+
+// min(max(x, lo), hi) for the bounds given, recorded as `node`.
 template <class T>
-Tensor<T> clamp(const Tensor<T>& x, std::optional<double> min, std::optional<double> max = std::nullopt) {
-  x.checked("clamp");
-  detail::check(min.has_value() || max.has_value(), "clamp: at least one of min and max must be given");
+Tensor<T> clamp_bounds(const Tensor<T>& x, std::optional<double> min, std::optional<double> max, const char* node) {
   const std::optional<T> lo = min ? std::optional<T>(static_cast<T>(*min)) : std::nullopt;
   const std::optional<T> hi = max ? std::optional<T>(static_cast<T>(*max)) : std::nullopt;
   Tensor<T> y;
   if (lo && hi && (std::isnan(*lo) || std::isnan(*hi))) {
-    y = detail::make_tensor<T>(x.sizes()).fill_(std::numeric_limits<T>::quiet_NaN());
+    y = make_tensor<T>(x.sizes()).fill_(std::numeric_limits<T>::quiet_NaN());
   } else {
     // std::min(std::max(v, lo), hi): max(v, lo) = v < lo ? lo : v, min(m, hi) = hi < m ? hi : m,
     // so one NaN bound alone changes nothing
-    y = detail::map_tensor(x, [lo, hi](T v) {
+    y = map_tensor(x, [lo, hi](T v) {
       const T m = lo && v < *lo ? *lo : v;
       return hi && *hi < m ? *hi : m;
     });
   }
-  if (detail::any_requires_grad(x)) {
-    detail::record(y, min ? "ClampBackward1" : "ClampMaxBackward0", [x, lo, hi](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::gate(g, detail::clamp_weights(x, lo, hi));
-    }, x);
+  if (any_requires_grad(x)) {
+    record(y, node, [x, lo, hi](const Tensor<T>& g, GradOut<T>& in) { in[0] = gate(g, clamp_weights(x, lo, hi)); }, x);
   }
   return y;
+}
+
+}  // namespace detail
+
+// min(max(x, lo), hi) elementwise, as torch.clamp: a NaN x stays NaN; a NaN bound, with both
+// given, makes every element NaN (one NaN bound alone changes nothing); lo > hi gives hi
+// everywhere. Either bound may be left out (std::nullopt), not both. The gradient passes where
+// lo <= x <= hi, the bounds included.
+template <class T>
+Tensor<T> clamp(const Tensor<T>& x, std::optional<double> min, std::optional<double> max = std::nullopt) {
+  x.checked("clamp");
+  detail::check(min.has_value() || max.has_value(), "clamp: at least one of min and max must be given");
+  return detail::clamp_bounds(x, min, max, "ClampBackward1");
 }
 
 // min(x, hi) elementwise (NaN stays NaN); the gradient passes where x <= hi.
 template <class T>
 Tensor<T> clamp_max(const Tensor<T>& x, double max) {
   x.checked("clamp_max");
-  return clamp(x, std::nullopt, max);
+  return detail::clamp_bounds(x, std::nullopt, max, "ClampMaxBackward0");
 }
 
 // The elementwise maximum of a and b, broadcast together; NaN on either side gives NaN. At a
