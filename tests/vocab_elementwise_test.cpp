@@ -149,6 +149,9 @@ TEST_CASE("gradcheck: where with all three broadcast, masked_fill, tril, triu") 
   require_gradcheck([&](const Inputs& v) { return tg::masked_fill(v[0], mask, 2.0) * v[0]; }, {x});
   require_gradcheck([&](const Inputs& v) { return v[0].masked_fill(cond.reshape({2, 3, 1}), -1.0).square(); }, {x});
   require_gradcheck([&](const Inputs& v) { return v[0].masked_fill(mask.reshape({4, 1, 1, 1}), 0.0).sin(); }, {x});  // grows x
+  const Td value = leaf_randn({});
+  require_gradcheck([&](const Inputs& v) { return tg::masked_fill(v[0], mask, v[1]) * v[1]; }, {x, value});
+  require_gradcheck([&](const Inputs& v) { return v[0].masked_fill(cond.reshape({2, 3, 1}), v[1].sin()).square(); }, {x, value});
   for (const int64_t k : {-1, 0, 2}) {
     INFO("diagonal " << k);
     require_gradcheck([k](const Inputs& v) { return tg::tril(v[0], k) * v[0]; }, {x});
@@ -241,6 +244,19 @@ TEMPLATE_TEST_CASE("where and masked_fill match PyTorch, masks and branches broa
     CHECK(same_bits(tg::masked_fill(x, mask, value), y));
     y.backward(golden_tensor<T>(g, p + "gout"));
     expect_golden(x.grad(), g, p + "grad_x", grad_rtol<T>(), 0);
+  }
+  {
+    const std::string p = "masked_fill_tensor_value." + dtype_tag<T>() + ".";
+    INFO(p);
+    auto x = golden_tensor<T>(g, p + "x").requires_grad_();
+    auto value = golden_tensor<T>(g, p + "value").requires_grad_();
+    const auto mask = golden_tensor<T>(g, p + "mask");
+    const auto y = x.masked_fill(mask, value);
+    expect_exact(y, g, p + "y");
+    CHECK(same_bits(tg::masked_fill(x, mask, value), y));
+    y.backward(golden_tensor<T>(g, p + "gout"));
+    expect_golden(x.grad(), g, p + "grad_x", grad_rtol<T>(), 0);
+    expect_golden(value.grad(), g, p + "grad_value", grad_rtol<T>(), grad_atol<T>());
   }
 }
 
@@ -384,6 +400,7 @@ TEST_CASE("bad input to the elementwise vocabulary throws, naming the op and the
   auto b = leaf({1, 2, 3, 4}, {4});
   auto v = leaf({1, 2, 3}, {3});
   const Watch watch(a, b, v);
+  const Td undefined;
   const std::string why = ": shapes [2, 3] and [4] cannot be broadcast together (3 != 4 at dim -1)";
   check_refused([&] { return tg::maximum(a, b); }, "maximum" + why, watch);
   check_refused([&] { return a.minimum(b); }, "minimum" + why, watch);
@@ -402,10 +419,13 @@ TEST_CASE("bad input to the elementwise vocabulary throws, naming the op and the
                 "masked_fill: expected a mask of 0s and 1s, got 2 at element 0 of shape [3]", watch);
   check_refused([&] { return tg::masked_fill(a, tg::tensor<double>({1, 0, -1, 0, 1, 0}, {2, 3}), 0); },
                 "masked_fill: expected a mask of 0s and 1s, got -1 at element 2 of shape [2, 3]", watch);
+  check_refused([&] { return a.masked_fill(tg::tensor<double>({1, 0, 0}, {3}), v); },
+                "masked_fill: expected a 0-d value tensor, got shape [3]", watch);
+  check_refused([&] { return a.masked_fill(tg::tensor<double>({1, 0, 0}, {3}), undefined); },
+                "masked_fill: expected a defined tensor, got an undefined one", watch);
   check_refused([&] { return tg::tril(v); }, "tril: expected a tensor of at least 2 dimensions, got shape [3]", watch);
   check_refused([&] { return v.triu(1); }, "triu: expected a tensor of at least 2 dimensions, got shape [3]", watch);
   check_refused([&] { return tg::triu(tg::scalar_tensor(1.0)); }, "triu: expected a tensor of at least 2 dimensions, got shape []", watch);
-  const Td undefined;
   for (const auto& c : unary_cases<double>()) {
     check_refused([&] { return c.fn(undefined); }, std::string(c.name) + ": expected a defined tensor, got an undefined one", watch);
   }

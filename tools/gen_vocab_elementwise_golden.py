@@ -142,6 +142,23 @@ for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
         w.add(p + "gout", gout)
         w.add(p + "grad_x", x.grad)
 
+    # masked_fill with a 0-d tensor value, which gets the sum of the gradient where the mask is 1
+    torch.manual_seed(630)
+    x = torch.randn(3, 4, dtype=dtype, requires_grad=True)
+    value = torch.tensor(1.25, dtype=dtype, requires_grad=True)
+    mask = torch.tensor([[1.0], [0], [1]]) * torch.tensor([1.0, 1, 0, 1])
+    y = x.masked_fill(mask.bool(), value)
+    gout = torch.randn(y.shape, dtype=dtype)
+    y.backward(gout)
+    p = f"masked_fill_tensor_value.{tag}."
+    w.add(p + "x", x)
+    w.add(p + "mask", mask.to(dtype))
+    w.add(p + "value", value)
+    w.add(p + "y", y)
+    w.add(p + "gout", gout)
+    w.add(p + "grad_x", x.grad)
+    w.add(p + "grad_value", value.grad)
+
     # ---- tril, triu on the last two dims of any batch shape ----
     tri_cases = (
         ("sq", (4, 4), 0), ("wide", (3, 5), 1), ("tall", (5, 3), -1), ("batch", (2, 3, 4), 0),

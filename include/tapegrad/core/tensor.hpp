@@ -189,6 +189,7 @@ class Tensor {
   // x.where(cond, other) is where(cond, x, other), as libtorch's
   Tensor where(const Tensor& condition, const Tensor& other) const { return detail::TensorOps<T>::where(condition, *this, other); }
   Tensor masked_fill(const Tensor& mask, double value) const { return detail::TensorOps<T>::masked_fill(*this, mask, value); }
+  Tensor masked_fill(const Tensor& mask, const Tensor& value) const { return detail::TensorOps<T>::masked_fill(*this, mask, value); }  // value 0-d
   Tensor tril(int64_t diagonal = 0) const { return detail::TensorOps<T>::tril(*this, diagonal); }
   Tensor triu(int64_t diagonal = 0) const { return detail::TensorOps<T>::triu(*this, diagonal); }
   // end vocabulary: vocab-elem

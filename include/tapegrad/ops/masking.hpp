@@ -105,27 +105,52 @@ Tensor<T> where(const Tensor<T>& condition, S a, const Tensor<T>& b) {
   return where(condition, scalar_tensor<T>(static_cast<T>(a)), b);
 }
 
-// x with `value` where mask is 1, the two broadcast together (as PyTorch's out-of-place
-// masked_fill); the gradient passes where mask is 0.
+namespace detail {
+
+// masked_fill with the value `v`, or, when it is defined, the 0-d tensor `value` (which then
+// gets the sum of the gradient where the mask is 1: derivatives.yaml's masked_select(grad,
+// mask).sum()).
 template <class T>
-Tensor<T> masked_fill(const Tensor<T>& x, const Tensor<T>& mask, double value) {
+Tensor<T> masked_fill_with(const Tensor<T>& x, const Tensor<T>& mask, T v, const Tensor<T>& value) {
   const Dims& dx = x.checked("masked_fill").sizes;
-  const Dims shape = detail::broadcast_shape(dx, mask.checked("masked_fill").sizes, "masked_fill");
-  detail::check_zero_one(mask, "masked_fill", "mask");
-  const T v = static_cast<T>(value);
-  Tensor<T> out = x.sizes() == shape ? detail::copy_of(x) : detail::broadcast_to(x, shape);
-  const Tensor<T> filled = detail::broadcast_to(mask, shape);
+  const Dims shape = broadcast_shape(dx, mask.checked("masked_fill").sizes, "masked_fill");
+  if (value.defined()) {
+    check(value.dim() == 0, "masked_fill: expected a 0-d value tensor, got shape ", value.sizes());
+    v = value.data()[0];
+  }
+  check_zero_one(mask, "masked_fill", "mask");
+  Tensor<T> out = x.sizes() == shape ? copy_of(x) : broadcast_to(x, shape);
+  const Tensor<T> filled = broadcast_to(mask, shape);
   const T* pm = filled.data();
   T* po = out.data();
   for (int64_t i = 0, n = out.numel(); i < n; ++i) {
     if (pm[i] != T(0)) po[i] = v;
   }
-  if (detail::any_requires_grad(x)) {
-    detail::record(out, "MaskedFillBackward0", [mask, shape, dx](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = detail::sum_to(detail::gate(g, detail::complement(detail::broadcast_to(mask, shape))), dx);
-    }, x);
+  if (any_requires_grad(x, value)) {
+    record(out, "MaskedFillBackward0", [mask, shape, dx](const Tensor<T>& g, GradOut<T>& in) {
+      const Tensor<T> keep = broadcast_to(mask, shape);
+      if (in.needed(0)) in[0] = sum_to(gate(g, complement(keep)), dx);
+      if (in.needed(1)) in[1] = sum_to(gate(g, keep), Dims());
+    }, x, value);
   }
   return out;
+}
+
+}  // namespace detail
+
+// x with `value` where mask is 1, the two broadcast together (as PyTorch's out-of-place
+// masked_fill); the gradient passes where mask is 0.
+template <class T>
+Tensor<T> masked_fill(const Tensor<T>& x, const Tensor<T>& mask, double value) {
+  return detail::masked_fill_with(x, mask, static_cast<T>(value), Tensor<T>());
+}
+
+// The same with a 0-d tensor's value, as libtorch's masked_fill(mask, Tensor): the value gets
+// the sum of the gradient where the mask is 1.
+template <class T>
+Tensor<T> masked_fill(const Tensor<T>& x, const Tensor<T>& mask, const Tensor<T>& value) {
+  value.checked("masked_fill");
+  return detail::masked_fill_with(x, mask, T(0), value);
 }
 
 // The lower triangle of the last two dims: elements with j - i <= diagonal kept, the rest 0.

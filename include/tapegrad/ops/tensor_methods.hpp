@@ -61,6 +61,7 @@ struct TensorOps {
   static Tensor<T> maximum(const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::maximum(self, other); }
   static Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::where(condition, self, other); }
   static Tensor<T> masked_fill(const Tensor<T>& self, const Tensor<T>& mask, double value) { return tapegrad::masked_fill(self, mask, value); }
+  static Tensor<T> masked_fill(const Tensor<T>& self, const Tensor<T>& mask, const Tensor<T>& value) { return tapegrad::masked_fill(self, mask, value); }
   static Tensor<T> tril(const Tensor<T>& self, int64_t diagonal) { return tapegrad::tril(self, diagonal); }
   static Tensor<T> triu(const Tensor<T>& self, int64_t diagonal) { return tapegrad::triu(self, diagonal); }
   // end vocabulary: vocab-elem
