@@ -145,18 +145,18 @@ void record_min_max(Tensor<T>& out, const char* name, const Tensor<T>& a, const 
   }, a, b);
 }
 
-}  // namespace elem
-
 // Applies a scalar function to every element of x, recording `derivative` (see record_unary).
 template <class T, class F, class D>
-Tensor<T> unary_op(const Tensor<T>& x, const char* op, const char* node, bool saves_output, F f, D derivative) {
+Tensor<T> map_unary(const Tensor<T>& x, const char* op, const char* node, bool saves_output, F f, D derivative) {
   x.checked(op);
   Tensor<T> y = map_tensor(x, f);
   record_unary(y, node, x, saves_output, derivative);
   return y;
 }
 
-// clamp's bounds as T, and its gradient's weight: 1 inside [lo, hi] (the bounds included, as
+}  // namespace elem
+
+// clamp's gradient weight: 1 inside [lo, hi] (the bounds included, as
 // PyTorch's clamp_backward), else 0 (NaN included).
 template <class T>
 Tensor<T> clamp_weights(const Tensor<T>& x, std::optional<T> lo, std::optional<T> hi) {
@@ -167,17 +167,17 @@ Tensor<T> clamp_weights(const Tensor<T>& x, std::optional<T> lo, std::optional<T
 
 template <class T>
 Tensor<T> sin(const Tensor<T>& x) {
-  return detail::unary_op(x, "sin", "SinBackward0", false, [](T v) { return std::sin(v); }, detail::elem::SinDerivative());
+  return detail::elem::map_unary(x, "sin", "SinBackward0", false, [](T v) { return std::sin(v); }, detail::elem::SinDerivative());
 }
 
 template <class T>
 Tensor<T> cos(const Tensor<T>& x) {
-  return detail::unary_op(x, "cos", "CosBackward0", false, [](T v) { return std::cos(v); }, detail::elem::CosDerivative());
+  return detail::elem::map_unary(x, "cos", "CosBackward0", false, [](T v) { return std::cos(v); }, detail::elem::CosDerivative());
 }
 
 template <class T>
 Tensor<T> square(const Tensor<T>& x) {
-  return detail::unary_op(x, "square", "PowBackward0", false, [](T v) { return v * v; }, detail::elem::SquareDerivative());
+  return detail::elem::map_unary(x, "square", "PowBackward0", false, [](T v) { return v * v; }, detail::elem::SquareDerivative());
 }
 
 // 1 / sqrt(x), the correctly rounded square root divided into 1 (PyTorch's kernel).
@@ -192,12 +192,12 @@ Tensor<T> rsqrt(const Tensor<T>& x) {
 
 template <class T>
 Tensor<T> log1p(const Tensor<T>& x) {
-  return detail::unary_op(x, "log1p", "Log1PBackward0", false, [](T v) { return std::log1p(v); }, detail::elem::Log1pDerivative());
+  return detail::elem::map_unary(x, "log1p", "Log1PBackward0", false, [](T v) { return std::log1p(v); }, detail::elem::Log1pDerivative());
 }
 
 template <class T>
 Tensor<T> expm1(const Tensor<T>& x) {
-  return detail::unary_op(x, "expm1", "Expm1Backward0", true, [](T v) { return std::expm1(v); }, detail::elem::Expm1Derivative());
+  return detail::elem::map_unary(x, "expm1", "Expm1Backward0", true, [](T v) { return std::expm1(v); }, detail::elem::Expm1Derivative());
 }
 
 namespace detail {
