@@ -24,6 +24,9 @@
 #include "ops/pooling.hpp"
 #include "ops/embedding.hpp"
 #include "ops/layer_norm.hpp"
+// vocabulary: vocab-elem
+#include "ops/elementwise.hpp"
+#include "ops/masking.hpp"
 #include "nn/functional.hpp"
 #include "nn/conv.hpp"
 #include "nn/layers.hpp"

@@ -172,6 +172,28 @@ class Tensor {
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const { return detail::TensorOps<T>::narrow(*this, dim, start, length); }
   Tensor matmul(const Tensor& other) const { return detail::TensorOps<T>::matmul(*this, other); }
 
+  // vocabulary: vocab-elem
+  Tensor sin() const { return detail::TensorOps<T>::sin(*this); }
+  Tensor cos() const { return detail::TensorOps<T>::cos(*this); }
+  Tensor erf() const { return detail::TensorOps<T>::erf(*this); }
+  Tensor square() const { return detail::TensorOps<T>::square(*this); }
+  Tensor rsqrt() const { return detail::TensorOps<T>::rsqrt(*this); }
+  Tensor log1p() const { return detail::TensorOps<T>::log1p(*this); }
+  Tensor expm1() const { return detail::TensorOps<T>::expm1(*this); }
+  // clamp(lo, hi), clamp(lo), clamp(std::nullopt, hi), as libtorch's optional bounds
+  Tensor clamp(std::optional<double> min, std::optional<double> max = std::nullopt) const { return detail::TensorOps<T>::clamp(*this, min, max); }
+  Tensor clamp_min(double min) const { return detail::TensorOps<T>::clamp_min(*this, min); }
+  Tensor clamp_max(double max) const { return detail::TensorOps<T>::clamp_max(*this, max); }
+  Tensor minimum(const Tensor& other) const { return detail::TensorOps<T>::minimum(*this, other); }
+  Tensor maximum(const Tensor& other) const { return detail::TensorOps<T>::maximum(*this, other); }
+  // x.where(cond, other) is where(cond, x, other), as libtorch's
+  Tensor where(const Tensor& condition, const Tensor& other) const { return detail::TensorOps<T>::where(condition, *this, other); }
+  Tensor masked_fill(const Tensor& mask, double value) const { return detail::TensorOps<T>::masked_fill(*this, mask, value); }
+  Tensor masked_fill(const Tensor& mask, const Tensor& value) const { return detail::TensorOps<T>::masked_fill(*this, mask, value); }  // value 0-d
+  Tensor tril(int64_t diagonal = 0) const { return detail::TensorOps<T>::tril(*this, diagonal); }
+  Tensor triu(int64_t diagonal = 0) const { return detail::TensorOps<T>::triu(*this, diagonal); }
+  // end vocabulary: vocab-elem
+
   // ---- internals used by ops -----------------------------------------------------------
   Impl* impl() const { return impl_.get(); }
   const detail::IntrusivePtr<Impl>& impl_ptr() const { return impl_; }

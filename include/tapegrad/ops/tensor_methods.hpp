@@ -4,6 +4,9 @@
 #include "linalg.hpp"
 #include "softmax.hpp"
 #include "unary.hpp"
+// vocabulary: vocab-elem
+#include "elementwise.hpp"
+#include "masking.hpp"
 
 namespace tapegrad {
 
@@ -43,6 +46,25 @@ struct TensorOps {
   static Tensor<T> transpose(const Tensor<T>& self, int64_t d0, int64_t d1) { return tapegrad::transpose(self, d0, d1); }
   static Tensor<T> narrow(const Tensor<T>& self, int64_t dim, int64_t start, int64_t length) { return tapegrad::narrow(self, dim, start, length); }
   static Tensor<T> matmul(const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::matmul(self, other); }
+  // vocabulary: vocab-elem
+  static Tensor<T> sin(const Tensor<T>& self) { return tapegrad::sin(self); }
+  static Tensor<T> cos(const Tensor<T>& self) { return tapegrad::cos(self); }
+  static Tensor<T> erf(const Tensor<T>& self) { return tapegrad::erf(self); }
+  static Tensor<T> square(const Tensor<T>& self) { return tapegrad::square(self); }
+  static Tensor<T> rsqrt(const Tensor<T>& self) { return tapegrad::rsqrt(self); }
+  static Tensor<T> log1p(const Tensor<T>& self) { return tapegrad::log1p(self); }
+  static Tensor<T> expm1(const Tensor<T>& self) { return tapegrad::expm1(self); }
+  static Tensor<T> clamp(const Tensor<T>& self, std::optional<double> min, std::optional<double> max) { return tapegrad::clamp(self, min, max); }
+  static Tensor<T> clamp_min(const Tensor<T>& self, double min) { return tapegrad::clamp_min(self, min); }
+  static Tensor<T> clamp_max(const Tensor<T>& self, double max) { return tapegrad::clamp_max(self, max); }
+  static Tensor<T> minimum(const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::minimum(self, other); }
+  static Tensor<T> maximum(const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::maximum(self, other); }
+  static Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::where(condition, self, other); }
+  static Tensor<T> masked_fill(const Tensor<T>& self, const Tensor<T>& mask, double value) { return tapegrad::masked_fill(self, mask, value); }
+  static Tensor<T> masked_fill(const Tensor<T>& self, const Tensor<T>& mask, const Tensor<T>& value) { return tapegrad::masked_fill(self, mask, value); }
+  static Tensor<T> tril(const Tensor<T>& self, int64_t diagonal) { return tapegrad::tril(self, diagonal); }
+  static Tensor<T> triu(const Tensor<T>& self, int64_t diagonal) { return tapegrad::triu(self, diagonal); }
+  // end vocabulary: vocab-elem
 };
 
 }  // namespace detail
