@@ -314,3 +314,36 @@ TEST_CASE("ModuleList from modules: PyTorch's draw order, as Sequential's; the t
   CHECK(seq.state_dict()[0].second.to_vector() == a.weight.to_vector());
   CHECK(seq.state_dict()[3].second.to_vector() == b.bias.to_vector());
 }
+
+// A weight tied between two modules (a language model's embedding and head) is one parameter.
+TEST_CASE("a tensor registered twice is listed once by parameters(), under its first name, and kept twice by state_dict") {
+  struct Tied : tg::nn::Module<double> {
+    Tied() {
+      embedding = register_module("embedding", tg::nn::Embedding<double>(5, 3));
+      head_weight = register_parameter("head_weight", embedding->weight);  // the same tensor
+      bias = register_parameter("bias", tg::zeros<double>({5}));
+    }
+    Td forward(const Td& x) override { return F::linear((*embedding)(x), head_weight, bias); }
+    std::shared_ptr<tg::nn::Embedding<double>> embedding;
+    Td head_weight, bias;
+  };
+  tg::manual_seed(1304);
+  Tied model;
+  const auto named = model.named_parameters();
+  REQUIRE(named.size() == 2);
+  CHECK(named[0].first == "head_weight");  // own parameters come before the children's
+  CHECK(named[1].first == "bias");
+  CHECK(model.parameters().size() == 2);
+  CHECK(model.state_dict().size() == 3);
+  // one Adam step moves the shared weight once, by its summed gradient
+  auto before = model.embedding->weight.clone();
+  tg::optim::Adam<double> adam(model.parameters(), 0.1);
+  model(tg::tensor<double>({1, 4}, {2})).sum().backward();
+  adam.step();
+  const Td g = model.head_weight.grad();
+  for (int64_t i = 0; i < g.numel(); ++i) {
+    if (g.data()[i] == 0) continue;
+    INFO("element " << i);  // Adam's first step moves by lr * g / (|g| + eps): lr, once (twice would be 2 lr)
+    CHECK(std::abs(std::abs(model.embedding->weight.data()[i] - before.data()[i]) - 0.1) < 1e-6);
+  }
+}

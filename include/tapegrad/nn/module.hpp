@@ -39,16 +39,19 @@ class Module {
   bool is_training() const { return training_; }
 
   TAPEGRAD_COLD std::vector<Tensor<T>> parameters() const { return values(named_parameters()); }
+  // A tensor registered more than once (a tied weight, a child shared by two parents) is listed
+  // once, under its first name, as PyTorch's named_parameters: an optimizer steps it once.
+  // state_dict() keeps every name, as PyTorch's.
   TAPEGRAD_COLD Named<Tensor<T>> named_parameters() const {
     Named<Tensor<T>> out;
     collect(out, "", &Module::parameters_);
-    return out;
+    return without_repeats(std::move(out));
   }
   TAPEGRAD_COLD std::vector<Tensor<T>> buffers() const { return values(named_buffers()); }
   TAPEGRAD_COLD Named<Tensor<T>> named_buffers() const {
     Named<Tensor<T>> out;
     collect(out, "", &Module::buffers_);
-    return out;
+    return without_repeats(std::move(out));
   }
   const Named<std::shared_ptr<Module>>& named_children() const { return children_; }
 
@@ -183,6 +186,18 @@ class Module {
   }
 
  private:
+  TAPEGRAD_COLD static Named<Tensor<T>> without_repeats(Named<Tensor<T>> named) {
+    std::unordered_set<const void*> seen;
+    size_t kept = 0;
+    for (size_t i = 0; i < named.size(); ++i) {
+      if (!seen.insert(named[i].second.impl()).second) continue;
+      if (kept != i) named[kept] = std::move(named[i]);
+      ++kept;
+    }
+    named.resize(kept);
+    return named;
+  }
+
   // Pre-order: this module's own entries, then each child's under "name.".
   TAPEGRAD_COLD void collect(Named<Tensor<T>>& out, const std::string& prefix, Named<Tensor<T>> Module::*registry) const {
     for (const auto& entry : this->*registry) {
