@@ -27,6 +27,9 @@
 // vocabulary: vocab-elem
 #include "ops/elementwise.hpp"
 #include "ops/masking.hpp"
+#include "ops/sampling.hpp"
+#include "ops/selection.hpp"
+#include "ops/std_logsumexp.hpp"
 #include "nn/functional.hpp"
 #include "nn/conv.hpp"
 #include "nn/layers.hpp"

@@ -160,6 +160,22 @@ class Tensor {
   Tensor max() const { return detail::TensorOps<T>::max(*this); }
   Tensor max(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::max(*this, dim, keepdim); }
 
+  // vocabulary: vocab-reduce
+  Tensor min() const { return detail::TensorOps<T>::min(*this); }
+  Tensor min(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::min(*this, dim, keepdim); }
+  Tensor argmax() const { return detail::TensorOps<T>::argmax(*this); }
+  Tensor argmax(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::argmax(*this, dim, keepdim); }
+  Tensor argmin() const { return detail::TensorOps<T>::argmin(*this); }
+  Tensor argmin(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::argmin(*this, dim, keepdim); }
+  Tensor std() const { return detail::TensorOps<T>::std(*this); }  // unbiased, over all elements
+  Tensor std(int64_t dim, bool unbiased = true, bool keepdim = false) const { return detail::TensorOps<T>::std(*this, dim, unbiased, keepdim); }
+  Tensor logsumexp(int64_t dim, bool keepdim = false) const { return detail::TensorOps<T>::logsumexp(*this, dim, keepdim); }
+  // (values, indices)
+  std::pair<Tensor, Tensor> topk(int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true) const {
+    return detail::TensorOps<T>::topk(*this, k, dim, largest, sorted);
+  }
+  Tensor multinomial(int64_t num_samples, bool replacement = false) const { return detail::TensorOps<T>::multinomial(*this, num_samples, replacement); }
+
   // ---- shape --------------------------------------------------------------------------
   Tensor reshape(const Shape& shape) const { return detail::TensorOps<T>::reshape(*this, shape); }
   Tensor view(const Shape& shape) const { return detail::TensorOps<T>::view(*this, shape); }

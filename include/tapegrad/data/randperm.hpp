@@ -1,8 +1,11 @@
 #pragma once
-// tg::randperm: torch.randperm's CPU permutation, draw for draw as in PyTorch 1.13, and the one
-// int64 draw with which torch's DataLoader starts each epoch (docs/DATA.md; checked against
-// PyTorch by tests/data_test.cpp with tests/golden/data_loader.txt).
+// tg::randperm (and tg::randperm<T>, the same as a tensor): torch.randperm's CPU permutation,
+// draw for draw as in PyTorch 1.13, and the one int64 draw with which torch's DataLoader starts
+// each epoch (docs/DATA.md; checked against PyTorch by tests/data_test.cpp with
+// tests/golden/data_loader.txt).
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <mutex>  // std::lock_guard
 #include <numeric>
 #include <utility>
@@ -57,6 +60,19 @@ inline std::vector<int64_t> randperm(int64_t n, Generator& gen = default_generat
     }
   });
   return r;
+}
+
+// torch.randperm(n, dtype=T): the same permutation as a 1-d tensor of T (an index tensor). n - 1
+// must be an integer T holds exactly, so n is at most 2^24 + 1 for float (torch's limit too).
+template <class T>
+Tensor<T> randperm(int64_t n, Generator& gen = default_generator()) {
+  constexpr int64_t limit = (int64_t(1) << std::numeric_limits<T>::digits) + 1;
+  detail::check(n <= limit, "randperm: n=", n, " is more than 2^", std::numeric_limits<T>::digits, " + 1, which ",
+                std::is_same_v<T, float> ? "float" : "double", " cannot count exactly");
+  const std::vector<int64_t> r = randperm(n, gen);
+  Tensor<T> t = detail::make_tensor<T>(Dims(Shape{n}, "randperm"));
+  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<T>(r[static_cast<size_t>(i)]);
+  return t;
 }
 
 }  // namespace tapegrad

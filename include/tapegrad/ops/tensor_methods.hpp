@@ -7,6 +7,10 @@
 // vocabulary: vocab-elem
 #include "elementwise.hpp"
 #include "masking.hpp"
+// vocabulary: vocab-reduce
+#include "sampling.hpp"
+#include "selection.hpp"
+#include "std_logsumexp.hpp"
 
 namespace tapegrad {
 
@@ -36,6 +40,22 @@ struct TensorOps {
   static Tensor<T> var(const Tensor<T>& self, int64_t dim, bool unbiased, bool keepdim) { return tapegrad::var(self, dim, unbiased, keepdim); }
   static Tensor<T> max(const Tensor<T>& self) { return tapegrad::max(self); }
   static Tensor<T> max(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::max(self, dim, keepdim); }
+
+  // vocabulary: vocab-reduce
+  static Tensor<T> min(const Tensor<T>& self) { return tapegrad::min(self); }
+  static Tensor<T> min(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::min(self, dim, keepdim); }
+  static Tensor<T> argmax(const Tensor<T>& self) { return tapegrad::argmax(self); }
+  static Tensor<T> argmax(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::argmax(self, dim, keepdim); }
+  static Tensor<T> argmin(const Tensor<T>& self) { return tapegrad::argmin(self); }
+  static Tensor<T> argmin(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::argmin(self, dim, keepdim); }
+  static Tensor<T> std(const Tensor<T>& self) { return tapegrad::std(self); }
+  static Tensor<T> std(const Tensor<T>& self, int64_t dim, bool unbiased, bool keepdim) { return tapegrad::std(self, dim, unbiased, keepdim); }
+  static Tensor<T> logsumexp(const Tensor<T>& self, int64_t dim, bool keepdim) { return tapegrad::logsumexp(self, dim, keepdim); }
+  static std::pair<Tensor<T>, Tensor<T>> topk(const Tensor<T>& self, int64_t k, int64_t dim, bool largest, bool sorted) {
+    return tapegrad::topk(self, k, dim, largest, sorted);
+  }
+  static Tensor<T> multinomial(const Tensor<T>& self, int64_t num_samples, bool replacement) { return tapegrad::multinomial(self, num_samples, replacement); }
+
   static Tensor<T> reshape(const Tensor<T>& self, const Shape& shape) { return tapegrad::reshape(self, shape); }
   static Tensor<T> view(const Tensor<T>& self, const Shape& shape) { return tapegrad::view(self, shape); }
   static Tensor<T> flatten(const Tensor<T>& self, int64_t start, int64_t end) { return tapegrad::flatten(self, start, end); }
