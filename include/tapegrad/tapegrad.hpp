@@ -24,6 +24,12 @@
 #include "ops/pooling.hpp"
 #include "ops/embedding.hpp"
 #include "ops/layer_norm.hpp"
+// vocabulary: vocab-index
+#include "ops/index_values.hpp"
+#include "ops/indexing.hpp"
+#include "ops/layout.hpp"
+#include "ops/ranges.hpp"
+#include "ops/split.hpp"
 #include "nn/functional.hpp"
 #include "nn/conv.hpp"
 #include "nn/layers.hpp"

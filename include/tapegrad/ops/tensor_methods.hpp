@@ -1,8 +1,11 @@
 #pragma once
 // Tensor's op methods, each the free function of the same name: core/tensor.hpp calls them
 // through detail::TensorOps, which only this header defines.
+#include "indexing.hpp"
+#include "layout.hpp"
 #include "linalg.hpp"
 #include "softmax.hpp"
+#include "split.hpp"
 #include "unary.hpp"
 
 namespace tapegrad {
@@ -43,6 +46,17 @@ struct TensorOps {
   static Tensor<T> transpose(const Tensor<T>& self, int64_t d0, int64_t d1) { return tapegrad::transpose(self, d0, d1); }
   static Tensor<T> narrow(const Tensor<T>& self, int64_t dim, int64_t start, int64_t length) { return tapegrad::narrow(self, dim, start, length); }
   static Tensor<T> matmul(const Tensor<T>& self, const Tensor<T>& other) { return tapegrad::matmul(self, other); }
+
+  // vocabulary: vocab-index
+  static std::vector<Tensor<T>> split(const Tensor<T>& self, int64_t size, int64_t dim) { return tapegrad::split(self, size, dim); }
+  static std::vector<Tensor<T>> split(const Tensor<T>& self, const std::vector<int64_t>& sizes, int64_t dim) { return tapegrad::split(self, sizes, dim); }
+  static std::vector<Tensor<T>> chunk(const Tensor<T>& self, int64_t chunks, int64_t dim) { return tapegrad::chunk(self, chunks, dim); }
+  static Tensor<T> select(const Tensor<T>& self, int64_t dim, int64_t index) { return tapegrad::select(self, dim, index); }
+  static Tensor<T> index_select(const Tensor<T>& self, int64_t dim, const Tensor<T>& index) { return tapegrad::index_select(self, dim, index); }
+  static Tensor<T> gather(const Tensor<T>& self, int64_t dim, const Tensor<T>& index) { return tapegrad::gather(self, dim, index); }
+  static Tensor<T> permute(const Tensor<T>& self, const Shape& dims) { return tapegrad::permute(self, dims); }
+  static Tensor<T> expand(const Tensor<T>& self, const Shape& shape) { return tapegrad::expand(self, shape); }
+  static Tensor<T> contiguous(const Tensor<T>& self) { return tapegrad::contiguous(self); }
 };
 
 }  // namespace detail
