@@ -30,6 +30,12 @@
 #include "ops/sampling.hpp"
 #include "ops/selection.hpp"
 #include "ops/std_logsumexp.hpp"
+// vocabulary: vocab-index
+#include "ops/index_values.hpp"
+#include "ops/indexing.hpp"
+#include "ops/layout.hpp"
+#include "ops/ranges.hpp"
+#include "ops/split.hpp"
 #include "nn/functional.hpp"
 #include "nn/conv.hpp"
 #include "nn/layers.hpp"

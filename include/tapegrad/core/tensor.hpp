@@ -209,6 +209,18 @@ class Tensor {
   Tensor tril(int64_t diagonal = 0) const { return detail::TensorOps<T>::tril(*this, diagonal); }
   Tensor triu(int64_t diagonal = 0) const { return detail::TensorOps<T>::triu(*this, diagonal); }
   // end vocabulary: vocab-elem
+  // vocabulary: vocab-index
+  // split, chunk, select, index_select, gather (index tensors hold integers), permute, expand, contiguous
+  std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const { return detail::TensorOps<T>::split(*this, split_size, dim); }
+  std::vector<Tensor> split(const std::vector<int64_t>& split_sizes, int64_t dim = 0) const { return detail::TensorOps<T>::split(*this, split_sizes, dim); }
+  std::vector<Tensor> split_with_sizes(const std::vector<int64_t>& split_sizes, int64_t dim = 0) const { return detail::TensorOps<T>::split(*this, split_sizes, dim); }
+  std::vector<Tensor> chunk(int64_t chunks, int64_t dim = 0) const { return detail::TensorOps<T>::chunk(*this, chunks, dim); }
+  Tensor select(int64_t dim, int64_t index) const { return detail::TensorOps<T>::select(*this, dim, index); }
+  Tensor index_select(int64_t dim, const Tensor& index) const { return detail::TensorOps<T>::index_select(*this, dim, index); }
+  Tensor gather(int64_t dim, const Tensor& index) const { return detail::TensorOps<T>::gather(*this, dim, index); }
+  Tensor permute(const Shape& dims) const { return detail::TensorOps<T>::permute(*this, dims); }
+  Tensor expand(const Shape& shape) const { return detail::TensorOps<T>::expand(*this, shape); }
+  Tensor contiguous() const { return detail::TensorOps<T>::contiguous(*this); }
 
   // ---- internals used by ops -----------------------------------------------------------
   Impl* impl() const { return impl_.get(); }

@@ -3,17 +3,18 @@
 // (*, dim). Its backward adds each gradient row into the weight row it came from (repeated
 // indices accumulate), PyTorch's embedding_dense_backward; that backward is itself an op whose
 // backward gathers the rows again, so create_graph differentiates it to any order.
-// The index tensor holds integers in a Tensor<T>; they are checked here, as they are read.
+// The index tensor holds integers in a Tensor<T>; index_values.hpp checks them as they are read.
 // The weight's shape is checked by nn::functional::embedding.
 #include <cmath>
 #include <optional>
 
+#include "index_values.hpp"
 #include "tensor_methods.hpp"
 
 namespace tapegrad::detail {
 
 // The rows an embedding picked, one per index, in a pool block shared by the nodes that need them.
-using EmbeddingIndex = IntrusivePtr<Storage<int64_t>>;
+using EmbeddingIndex = IndexValues;
 
 // The row whose gradient stays zero (PyTorch's padding_idx, made non-negative), or -1 for none.
 struct EmbeddingRows {
@@ -24,18 +25,7 @@ struct EmbeddingRows {
 // The index tensor's values as rows of a table of `num` rows: each must be an integer in [0, num).
 template <class T>
 EmbeddingIndex embedding_rows(const Tensor<T>& indices, int64_t num) {
-  const int64_t n = indices.numel();
-  EmbeddingIndex rows = Storage<int64_t>::create(n);
-  const T* pi = indices.data();
-  for (int64_t k = 0; k < n; ++k) {
-    const T v = pi[k];
-    check(std::isfinite(v) && v == std::floor(v), "embedding: index ", v, " at position ", k,
-          " is not an integer (index tensors hold integer values)");
-    check(v >= 0 && v < static_cast<T>(num), "embedding: index ", v, " is out of range for ", num,
-          " embeddings (expected 0 <= index < ", num, ")");
-    rows->data[k] = static_cast<int64_t>(v);
-  }
-  return rows;
+  return index_values(indices, IndexBound{"embedding", num, "embeddings"});
 }
 
 // padding_idx as a row in [0, num) (a negative one counts from the end), or -1 for none.

@@ -1,8 +1,11 @@
 #pragma once
 // Tensor's op methods, each the free function of the same name: core/tensor.hpp calls them
 // through detail::TensorOps, which only this header defines.
+#include "indexing.hpp"
+#include "layout.hpp"
 #include "linalg.hpp"
 #include "softmax.hpp"
+#include "split.hpp"
 #include "unary.hpp"
 // vocabulary: vocab-elem
 #include "elementwise.hpp"
@@ -85,6 +88,17 @@ struct TensorOps {
   static Tensor<T> tril(const Tensor<T>& self, int64_t diagonal) { return tapegrad::tril(self, diagonal); }
   static Tensor<T> triu(const Tensor<T>& self, int64_t diagonal) { return tapegrad::triu(self, diagonal); }
   // end vocabulary: vocab-elem
+
+  // vocabulary: vocab-index
+  static std::vector<Tensor<T>> split(const Tensor<T>& self, int64_t size, int64_t dim) { return tapegrad::split(self, size, dim); }
+  static std::vector<Tensor<T>> split(const Tensor<T>& self, const std::vector<int64_t>& sizes, int64_t dim) { return tapegrad::split(self, sizes, dim); }
+  static std::vector<Tensor<T>> chunk(const Tensor<T>& self, int64_t chunks, int64_t dim) { return tapegrad::chunk(self, chunks, dim); }
+  static Tensor<T> select(const Tensor<T>& self, int64_t dim, int64_t index) { return tapegrad::select(self, dim, index); }
+  static Tensor<T> index_select(const Tensor<T>& self, int64_t dim, const Tensor<T>& index) { return tapegrad::index_select(self, dim, index); }
+  static Tensor<T> gather(const Tensor<T>& self, int64_t dim, const Tensor<T>& index) { return tapegrad::gather(self, dim, index); }
+  static Tensor<T> permute(const Tensor<T>& self, const Shape& dims) { return tapegrad::permute(self, dims); }
+  static Tensor<T> expand(const Tensor<T>& self, const Shape& shape) { return tapegrad::expand(self, shape); }
+  static Tensor<T> contiguous(const Tensor<T>& self) { return tapegrad::contiguous(self); }
 };
 
 }  // namespace detail
