@@ -169,6 +169,22 @@ Tensor<T> var(const Tensor<T>& x, int64_t dim, bool unbiased = true, bool keepdi
   return detail::var_impl(x, detail::reduce_layout(x.checked("var").sizes, dim, keepdim, "var"), unbiased);
 }
 
+namespace detail {
+
+// The backward of a full reduction to one extreme value `best` of x (max(), min()): the
+// gradient is shared evenly among the elements equal to it (NaN equal to NaN), as PyTorch's.
+template <class T>
+void record_extreme_backward(Tensor<T>& out, const char* name, const Tensor<T>& x, T best) {
+  record(out, name, [x, best](const Tensor<T>& g, GradOut<T>& in) {
+    auto hit = [best](T v) { return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0); };
+    Tensor<T> mask = map_tensor(x, hit);
+    const T count = sum_values(mask.data(), mask.numel());
+    in[0] = mask * (g / count);
+  }, x);
+}
+
+}  // namespace detail
+
 template <class T>
 Tensor<T> max(const Tensor<T>& x) {
   const Dims& s = x.checked("max").sizes;
@@ -180,15 +196,7 @@ Tensor<T> max(const Tensor<T>& x) {
     if (!(p[i] <= best)) best = p[i];  // NaN wins and stops the search
   }
   Tensor<T> out = scalar_tensor<T>(best);
-  if (detail::any_requires_grad(x)) {
-    detail::record(out, "MaxBackward", [x, best](const Tensor<T>& g, detail::GradOut<T>& in) {
-      // the gradient is shared evenly among the elements equal to the max
-      auto hit = [best](T v) { return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0); };
-      Tensor<T> mask = detail::map_tensor(x, hit);
-      const T count = detail::sum_values(mask.data(), mask.numel());
-      in[0] = mask * (g / count);
-    }, x);
-  }
+  if (detail::any_requires_grad(x)) detail::record_extreme_backward(out, "MaxBackward", x, best);
   return out;
 }
 

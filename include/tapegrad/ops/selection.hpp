@@ -89,14 +89,7 @@ Tensor<T> min(const Tensor<T>& x) {
   T best;
   detail::pick_along<T>(x.data(), l, false, &best, nullptr);
   Tensor<T> out = scalar_tensor<T>(best);
-  if (detail::any_requires_grad(x)) {
-    detail::record(out, "MinBackward", [x, best](const Tensor<T>& g, detail::GradOut<T>& in) {
-      auto hit = [best](T v) { return (v == best || (std::isnan(v) && std::isnan(best))) ? T(1) : T(0); };
-      Tensor<T> mask = detail::map_tensor(x, hit);
-      const T count = detail::sum_values(mask.data(), mask.numel());
-      in[0] = mask * (g / count);
-    }, x);
-  }
+  if (detail::any_requires_grad(x)) detail::record_extreme_backward(out, "MinBackward", x, best);  // ties share it
   return out;
 }
 
