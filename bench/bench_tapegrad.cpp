@@ -5,6 +5,7 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "../examples/common/char_gpt_model.hpp"
 #include "alloc_counter.hpp"
 
 namespace tg = tapegrad;
@@ -269,6 +270,52 @@ void BM_fashion_step(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(step().data());
 }
 BENCHMARK(BM_fashion_step)->Unit(benchmark::kMillisecond);
+
+// char_gpt step: examples/char_gpt's training step at its default size (4 layers, 4 heads, 128
+// wide, context 64, batch 16, 72 characters): forward, cross-entropy, backward, clipping, two
+// AdamW steps and their cosine schedules, on one fixed random batch. GFLOP/s counts the matrix
+// products only (6 flops per parameter per token for the Linears and the tied head, and the
+// causal attention's two products, forward 2 and backward 4 per multiply-add, as if full).
+void BM_char_gpt_step(benchmark::State& state) {
+  tg::manual_seed(1337);
+  examples::GPTConfig config;
+  examples::GPT<float> model(config);
+  examples::GPTTraining<float> training(model, 1e-3, 1000000);
+  const int64_t B = 16, L = config.block_size, E = config.n_embd;
+  const auto x = tg::randint<float>(0, config.vocab_size, {B, L}), y = tg::randint<float>(0, config.vocab_size, {B, L});
+  for (int i = 0; i < 3; ++i) training.step(x, y);
+  {
+    AllocationScope allocations(state);
+    for (auto _ : state) benchmark::DoNotOptimize(training.step(x, y));
+  }
+  const double linear_params = config.n_layer * 12.0 * E * E + config.vocab_size * E;
+  const double attention = config.n_layer * 2.0 * B * L * L * E;  // multiply-adds, both products
+  state.counters["GFLOP/s"] = benchmark::Counter((6.0 * B * L * linear_params + 6.0 * attention) / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_char_gpt_step)->Unit(benchmark::kMillisecond);
+
+// attention at context 256: causal scaled_dot_product_attention of q, k, v (16, 4, 256, 32),
+// forward and backward of the output's sum into all three. GFLOP/s as for char_gpt (full).
+void BM_attention256(benchmark::State& state) {
+  tg::manual_seed(0);
+  const int64_t B = 16, H = 4, L = 256, D = 32;
+  auto q = tg::randn({B, H, L, D}).requires_grad_(), k = tg::randn({B, H, L, D}).requires_grad_(),
+       v = tg::randn({B, H, L, D}).requires_grad_();
+  auto step = [&] {
+    for (auto* t : {&q, &k, &v}) t->set_grad(tg::Tensor<float>());
+    auto out = tg::nn::functional::scaled_dot_product_attention(q, k, v, tg::Tensor<float>(), 0.0, true);
+    out.sum().backward();
+    return out;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  {
+    AllocationScope allocations(state);
+    for (auto _ : state) benchmark::DoNotOptimize(step().data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(6.0 * 2.0 * B * H * L * L * D / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_attention256)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -147,6 +147,105 @@ void BM_fashion_step(benchmark::State& state) {
 }
 BENCHMARK(BM_fashion_step)->Unit(benchmark::kMillisecond);
 
+// char_gpt step: as bench_tapegrad.cpp's, nanoGPT's model in libtorch (tools/char_gpt_torch.py
+// module for module; 1.13 has no fused scaled_dot_product_attention, so nanoGPT's own
+// matmul - masked_fill - softmax - matmul), AdamW in two groups, cosine, clipping.
+struct GPTBlock : torch::nn::Module {
+  GPTBlock(int64_t E, int64_t H) : heads(H) {
+    ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({E})));
+    c_attn = register_module("c_attn", torch::nn::Linear(E, 3 * E));
+    attn_proj = register_module("attn_proj", torch::nn::Linear(E, E));
+    ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({E})));
+    c_fc = register_module("c_fc", torch::nn::Linear(E, 4 * E));
+    mlp_proj = register_module("mlp_proj", torch::nn::Linear(4 * E, E));
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& future) {
+    const int64_t B = x.size(0), L = x.size(1), E = x.size(2);
+    auto qkv = c_attn->forward(ln_1->forward(x)).split(E, 2);
+    auto heads_of = [&](const torch::Tensor& t) { return t.view({B, L, heads, E / heads}).transpose(1, 2); };
+    auto q = heads_of(qkv[0]), k = heads_of(qkv[1]), v = heads_of(qkv[2]);
+    auto att = torch::matmul(q / std::sqrt(static_cast<double>(q.size(-1))), k.transpose(-2, -1));
+    att = att.masked_fill(future, -INFINITY);
+    auto y = torch::matmul(torch::softmax(att, -1), v).transpose(1, 2).reshape({B, L, E});
+    auto h = x + attn_proj->forward(y);
+    return h + mlp_proj->forward(torch::gelu(c_fc->forward(ln_2->forward(h))));
+  }
+  int64_t heads;
+  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  torch::nn::Linear c_attn{nullptr}, attn_proj{nullptr}, c_fc{nullptr}, mlp_proj{nullptr};
+};
+
+struct GPT : torch::nn::Module {
+  GPT(int64_t V, int64_t L, int64_t E, int64_t H, int64_t layers) {
+    wte = register_module("wte", torch::nn::Embedding(V, E));
+    wpe = register_module("wpe", torch::nn::Embedding(L, E));
+    for (int64_t i = 0; i < layers; ++i) blocks.push_back(register_module("h" + std::to_string(i), std::make_shared<GPTBlock>(E, H)));
+    ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({E})));
+  }
+  torch::Tensor forward(const torch::Tensor& idx) {
+    const int64_t L = idx.size(1);
+    auto future = ~torch::ones({L, L}, torch::kBool).tril();
+    auto x = wte->forward(idx) + wpe->forward(torch::arange(L));
+    for (auto& block : blocks) x = block->forward(x, future);
+    return torch::nn::functional::linear(ln_f->forward(x), wte->weight);
+  }
+  torch::nn::Embedding wte{nullptr}, wpe{nullptr};
+  std::vector<std::shared_ptr<GPTBlock>> blocks;
+  torch::nn::LayerNorm ln_f{nullptr};
+};
+
+void BM_char_gpt_step(benchmark::State& state) {
+  torch::manual_seed(1337);
+  const int64_t V = 72, L = 64, E = 128, H = 4, layers = 4, B = 16;
+  auto model = std::make_shared<GPT>(V, L, E, H, layers);
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).betas({0.9, 0.99}).weight_decay(0.1)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).betas({0.9, 0.99}).weight_decay(0.0)));
+  torch::optim::AdamW optimizer(std::move(groups), torch::optim::AdamWOptions(1e-3));
+  const auto x = torch::randint(V, {B, L}), y = torch::randint(V, {B, L});
+  int64_t iteration = 0;
+  auto step = [&] {
+    auto logits = model->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits.view({-1, V}), y.view({-1}));
+    optimizer.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+    optimizer.step();
+    // CosineAnnealingLR's closed form, as the tapegrad side's schedule sets it.
+    const double lr = 1e-4 + (1e-3 - 1e-4) * (1 + std::cos(M_PI * static_cast<double>(++iteration) / 1e6)) / 2;
+    for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+    return loss;
+  };
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+  const double linear_params = layers * 12.0 * E * E + V * E, attention = layers * 2.0 * B * L * L * E;
+  state.counters["GFLOP/s"] = benchmark::Counter((6.0 * B * L * linear_params + 6.0 * attention) / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_char_gpt_step)->Unit(benchmark::kMillisecond);
+
+// attention at context 256: as bench_tapegrad.cpp's, nanoGPT's causal attention in libtorch.
+void BM_attention256(benchmark::State& state) {
+  torch::manual_seed(0);
+  const int64_t B = 16, H = 4, L = 256, D = 32;
+  auto q = torch::randn({B, H, L, D}).requires_grad_(), k = torch::randn({B, H, L, D}).requires_grad_(),
+       v = torch::randn({B, H, L, D}).requires_grad_();
+  const auto future = ~torch::ones({L, L}, torch::kBool).tril();
+  auto step = [&] {
+    for (auto* t : {&q, &k, &v}) t->mutable_grad() = torch::Tensor();
+    auto att = torch::matmul(q / std::sqrt(static_cast<double>(D)), k.transpose(-2, -1)).masked_fill(future, -INFINITY);
+    auto out = torch::matmul(torch::softmax(att, -1), v);
+    out.sum().backward();
+    return out;
+  };
+  for (int i = 0; i < 2; ++i) step();
+  for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
+  state.counters["GFLOP/s"] = benchmark::Counter(6.0 * 2.0 * B * H * L * L * D / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_attention256)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 

@@ -31,8 +31,9 @@ def fixed(seed, *shape, scale=1.0):
 
 
 def inputs(seed):
-    x = torch.cat([fixed(seed, 40, scale=3.0), torch.tensor([-20.0, -8, -1, 0, 1, 8, 20, 0.5], dtype=torch.float64)])
-    return x.reshape(6, 8)
+    # 54 values: whole vector packets and a tail past them, for every packet width
+    x = torch.cat([fixed(seed, 46, scale=3.0), torch.tensor([-20.0, -8, -1, 0, 1, 8, 20, 0.5], dtype=torch.float64)])
+    return x.reshape(6, 9)
 
 
 CASES = [
@@ -52,8 +53,8 @@ def main():
     w = GoldenWriter()
     for ci, (case, fn) in enumerate(CASES):
         x0 = inputs(10 + ci)
-        g0 = fixed(100 + ci, 6, 8)
-        v0 = fixed(200 + ci, 6, 8)
+        g0 = fixed(100 + ci, 6, 9)
+        v0 = fixed(200 + ci, 6, 9)
         for dtype, tag in DTYPES:
             p = f"act.{case}.{tag}"
             x = x0.to(dtype).clone().requires_grad_(True)

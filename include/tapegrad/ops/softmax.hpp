@@ -31,8 +31,10 @@ Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log) {
     T s = 0;
     if (log) {
       for (int64_t k = 0; k < n; ++k) s += std::exp(a[k * st] - m);
-      const T shift = m + std::log(s);
-      for (int64_t k = 0; k < n; ++k) b[k * st] = a[k * st] - shift;
+      // (x - max) - log(sum), PyTorch's order: x - (max + log(sum)) would round at x's
+      // magnitude, and a log-probability near 0 (log(sum) tiny) would lose its digits.
+      const T log_s = std::log(s);
+      for (int64_t k = 0; k < n; ++k) b[k * st] = (a[k * st] - m) - log_s;
     } else {
       for (int64_t k = 0; k < n; ++k) s += (b[k * st] = std::exp(a[k * st] - m));
       const T r = T(1) / s;
