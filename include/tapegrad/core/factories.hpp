@@ -9,26 +9,26 @@
 namespace tapegrad {
 
 template <class T = float>
-Tensor<T> empty(const Shape& shape) {
+Tensor<T> empty(IntArrayRef shape) {
   return detail::make_tensor<T>(Dims(shape, "empty"));
 }
 
 template <class T = float>
-Tensor<T> full(const Shape& shape, T value) {
+Tensor<T> full(IntArrayRef shape, T value) {
   Tensor<T> t = detail::make_tensor<T>(Dims(shape, "full"));
   std::fill_n(t.data(), t.numel(), value);
   return t;
 }
 
 template <class T = float>
-Tensor<T> zeros(const Shape& shape) {
+Tensor<T> zeros(IntArrayRef shape) {
   Tensor<T> t = detail::make_tensor<T>(Dims(shape, "zeros"));
   std::fill_n(t.data(), t.numel(), T(0));
   return t;
 }
 
 template <class T = float>
-Tensor<T> ones(const Shape& shape) {
+Tensor<T> ones(IntArrayRef shape) {
   Tensor<T> t = detail::make_tensor<T>(Dims(shape, "ones"));
   std::fill_n(t.data(), t.numel(), T(1));
   return t;
@@ -53,7 +53,7 @@ Tensor<T> full_like(const Tensor<T>& t, T value) {
 
 // A tensor holding `values` in row-major order under `shape`.
 template <class T = float>
-Tensor<T> tensor(std::vector<T> values, const Shape& shape) {
+Tensor<T> tensor(std::vector<T> values, IntArrayRef shape) {
   const Dims sizes(shape, "tensor");
   detail::check(static_cast<int64_t>(values.size()) == sizes.numel(), "tensor: ", values.size(),
                 " values cannot fill shape ", sizes, " (", sizes.numel(), " elements)");

@@ -561,14 +561,14 @@ void bernoulli_fill(T* d, int64_t n, double p, Generator& gen) {
 }  // namespace detail
 
 template <class T = float>
-Tensor<T> rand(const Shape& shape, Generator& gen = default_generator()) {
+Tensor<T> rand(IntArrayRef shape, Generator& gen = default_generator()) {
   Tensor<T> t = detail::make_tensor<T>(Dims(shape, "rand"));
   detail::uniform_fill(t.data(), t.numel(), 0.0, 1.0, gen);
   return t;
 }
 
 template <class T = float>
-Tensor<T> randn(const Shape& shape, Generator& gen = default_generator()) {
+Tensor<T> randn(IntArrayRef shape, Generator& gen = default_generator()) {
   Tensor<T> t = detail::make_tensor<T>(Dims(shape, "randn"));
   detail::normal_fill(t.data(), t.numel(), 0.0, 1.0, gen);
   return t;

@@ -21,6 +21,40 @@ using Shape = std::vector<int64_t>;
 // The most dimensions a tensor may have.
 constexpr int kMaxDims = 8;
 
+class Dims;
+
+// A shape argument read where it lies, as libtorch's IntArrayRef: a braced list {B, L, E}, a
+// Shape or a tensor's Dims, so that passing a shape allocates nothing. It refers to its
+// values for as long as the call runs (a braced list's values live to the end of the full
+// expression): ops copy what they keep into Dims.
+class IntArrayRef {
+ public:
+  // Referring to a braced list's array past the constructor is the point (as c10::ArrayRef):
+  // it lives as long as the call that the list is an argument of.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winit-list-lifetime"
+#endif
+  IntArrayRef(std::initializer_list<int64_t> values) : data_(values.begin()), size_(values.size()) {}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+  IntArrayRef(const Shape& values) : data_(values.data()), size_(values.size()) {}
+  inline IntArrayRef(const Dims& dims);
+
+  const int64_t* data() const { return data_; }
+  const int64_t* begin() const { return data_; }
+  const int64_t* end() const { return data_ + size_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  int64_t operator[](size_t i) const { return data_[i]; }
+  Shape vec() const { return Shape(begin(), end()); }
+
+ private:
+  const int64_t* data_;
+  size_t size_;
+};
+
 // A fixed-capacity shape stored inline.
 class Dims {
  public:
@@ -34,7 +68,7 @@ class Dims {
       assign(first, last, op);
     }
   }
-  Dims(const Shape& shape, const char* op) { assign_sizes(shape.data(), shape.data() + shape.size(), op); }
+  Dims(IntArrayRef shape, const char* op) { assign_sizes(shape.begin(), shape.end(), op); }
 
   int size() const { return n_; }
   bool empty() const { return n_ == 0; }
@@ -143,6 +177,8 @@ class Dims {
   int64_t d_[kMaxDims] = {};
   int n_ = 0;
 };
+
+inline IntArrayRef::IntArrayRef(const Dims& dims) : data_(dims.begin()), size_(static_cast<size_t>(dims.size())) {}
 
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << Dims(s, "print"); }
 

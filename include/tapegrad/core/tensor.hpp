@@ -177,8 +177,8 @@ class Tensor {
   Tensor multinomial(int64_t num_samples, bool replacement = false) const { return detail::TensorOps<T>::multinomial(*this, num_samples, replacement); }
 
   // ---- shape --------------------------------------------------------------------------
-  Tensor reshape(const Shape& shape) const { return detail::TensorOps<T>::reshape(*this, shape); }
-  Tensor view(const Shape& shape) const { return detail::TensorOps<T>::view(*this, shape); }
+  Tensor reshape(IntArrayRef shape) const { return detail::TensorOps<T>::reshape(*this, shape); }
+  Tensor view(IntArrayRef shape) const { return detail::TensorOps<T>::view(*this, shape); }
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const { return detail::TensorOps<T>::flatten(*this, start_dim, end_dim); }
   Tensor unsqueeze(int64_t d) const { return detail::TensorOps<T>::unsqueeze(*this, d); }
   Tensor squeeze() const { return detail::TensorOps<T>::squeeze(*this); }
@@ -218,8 +218,8 @@ class Tensor {
   Tensor select(int64_t dim, int64_t index) const { return detail::TensorOps<T>::select(*this, dim, index); }
   Tensor index_select(int64_t dim, const Tensor& index) const { return detail::TensorOps<T>::index_select(*this, dim, index); }
   Tensor gather(int64_t dim, const Tensor& index) const { return detail::TensorOps<T>::gather(*this, dim, index); }
-  Tensor permute(const Shape& dims) const { return detail::TensorOps<T>::permute(*this, dims); }
-  Tensor expand(const Shape& shape) const { return detail::TensorOps<T>::expand(*this, shape); }
+  Tensor permute(IntArrayRef dims) const { return detail::TensorOps<T>::permute(*this, dims); }
+  Tensor expand(IntArrayRef shape) const { return detail::TensorOps<T>::expand(*this, shape); }
   Tensor contiguous() const { return detail::TensorOps<T>::contiguous(*this); }
 
   // ---- internals used by ops -----------------------------------------------------------

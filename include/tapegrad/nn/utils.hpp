@@ -14,29 +14,35 @@ namespace tapegrad::nn::utils {
 
 namespace impl {
 
-// The norm of order p of n values (p > 0, or inf); sums in double.
+// The norm of order p (p > 0, or inf) of values given one at a time, summed in double in
+// the order they come.
+struct NormOfValues {
+  double p, sum = 0;
+  bool nan = false;
+  void add(double v) {
+    const double a = std::abs(v);
+    if (std::isinf(p)) {
+      nan = nan || std::isnan(a);  // a NaN is the max, as torch's max (std::max would drop it)
+      sum = std::max(sum, a);
+    } else if (p == 2) {
+      sum += v * v;
+    } else if (p == 1) {
+      sum += a;
+    } else {
+      sum += std::pow(a, p);
+    }
+  }
+  double value() const {
+    if (std::isinf(p)) return nan ? std::numeric_limits<double>::quiet_NaN() : sum;
+    return p == 2 ? std::sqrt(sum) : p == 1 ? sum : std::pow(sum, 1 / p);
+  }
+};
+
 template <class T>
 double norm_of(const T* x, int64_t n, double p) {
-  if (std::isinf(p)) {
-    double m = 0;
-    for (int64_t j = 0; j < n; ++j) {  // x: (numel)
-      const double v = std::abs(static_cast<double>(x[j]));
-      if (std::isnan(v)) return v;  // a NaN is the max, as torch's max (std::max would drop it)
-      m = std::max(m, v);
-    }
-    return m;
-  }
-  double sum = 0;
-  if (p == 2) {
-    for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(x[j]) * static_cast<double>(x[j]);
-    return std::sqrt(sum);
-  }
-  if (p == 1) {
-    for (int64_t j = 0; j < n; ++j) sum += std::abs(static_cast<double>(x[j]));
-    return sum;
-  }
-  for (int64_t j = 0; j < n; ++j) sum += std::pow(std::abs(static_cast<double>(x[j])), p);
-  return std::pow(sum, 1 / p);
+  NormOfValues norm{p};
+  for (int64_t j = 0; j < n; ++j) norm.add(static_cast<double>(x[j]));  // x: (numel)
+  return norm.value();
 }
 
 }  // namespace impl
@@ -47,17 +53,17 @@ double clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm
   detail::check(max_norm >= 0, "clip_grad_norm_: max_norm must be >= 0, got ", max_norm);
   detail::check((norm_type > 0 && !std::isnan(norm_type)), "clip_grad_norm_: norm_type must be positive or inf, got ",
                 norm_type);
-  std::vector<Tensor<T>> grads;
+  // Each gradient's norm, rounded to T as torch.norm gives it, then the norm of those (no
+  // list of them: clipping allocates nothing).
+  impl::NormOfValues norms{norm_type};
+  bool any = false;
   for (const Tensor<T>& p : parameters) {
-    if (p.defined() && p.grad().defined()) grads.push_back(p.grad());
+    if (!p.defined() || !p.grad().defined()) continue;
+    any = true;
+    norms.add(static_cast<T>(impl::norm_of(p.grad().data(), p.grad().numel(), norm_type)));
   }
-  if (grads.empty()) return 0.0;
-  // Each gradient's norm, rounded to T as torch.norm gives it, then the norm of those.
-  std::vector<T> norms(grads.size());
-  for (size_t i = 0; i < grads.size(); ++i) {
-    norms[i] = static_cast<T>(impl::norm_of(grads[i].data(), grads[i].numel(), norm_type));
-  }
-  const T total = static_cast<T>(impl::norm_of(norms.data(), static_cast<int64_t>(norms.size()), norm_type));
+  if (!any) return 0.0;
+  const T total = static_cast<T>(norms.value());
   detail::check(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_: the total norm of order ", norm_type,
                 " for gradients from `parameters` is non-finite, so it cannot be clipped. To disable this error "
                 "and scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=false`");
@@ -65,9 +71,10 @@ double clip_grad_norm_(const std::vector<Tensor<T>>& parameters, double max_norm
   const T denom = total + static_cast<T>(1e-6);
   T coef = (T(1) / denom) * static_cast<T>(max_norm);
   if (coef > T(1)) coef = T(1);  // torch.clamp(max=1.0) keeps a nan
-  for (Tensor<T>& g : grads) {
-    T* d = g.data();
-    const int64_t n = g.numel();
+  for (const Tensor<T>& p : parameters) {
+    if (!p.defined() || !p.grad().defined()) continue;
+    T* d = p.grad().data();
+    const int64_t n = p.grad().numel();
     for (int64_t j = 0; j < n; ++j) d[j] *= coef;  // grad: (numel), grad.detach().mul_(clip_coef)
   }
   return static_cast<double>(total);

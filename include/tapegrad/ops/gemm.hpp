@@ -96,17 +96,20 @@ struct Tile {
 // C (its rows x cols corner of a tile, leading dimension ldc) += the kMr x kNr tile that is
 // the sum over p < kc of column p of the A panel times row p of the B panel. Unrolled by hand
 // (a fold over Q = row * 2 + packet), so the accumulators live in registers at -O2 too.
-template <class T, size_t... Q>
-TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const T* pa, const T* pb, T* c, int64_t ldc,
-                                    int64_t rows, int64_t cols) {
+// The A panel is packed (kMr values per p), or with `Direct` kMr rows of a row-major A read
+// where they are (row r at pa + r * lda, its values contiguous in p): broadcasting a value
+// costs the same from either, and a row-major A need not be gathered into panels first.
+template <class T, bool Direct, size_t... Q>
+TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const T* pa, int64_t lda, const T* pb, T* c,
+                                    int64_t ldc, int64_t rows, int64_t cols) {
   using namespace Eigen::internal;
   using P = typename Tile<T>::Packet;
   constexpr int ps = Tile<T>::kPacket, mr = Tile<T>::kMr, nr = Tile<T>::kNr;
   P acc[sizeof...(Q)];
   ((acc[Q] = pset1<P>(T(0))), ...);
-  for (int64_t p = 0; p < kc; ++p, pa += mr, pb += nr) {
+  for (int64_t p = 0; p < kc; ++p, pa += Direct ? 1 : mr, pb += nr) {
     const P b0 = ploadu<P>(pb), b1 = ploadu<P>(pb + ps);
-    ((acc[Q] = pmadd(pset1<P>(pa[Q / 2]), Q % 2 == 0 ? b0 : b1, acc[Q])), ...);
+    ((acc[Q] = pmadd(pset1<P>(pa[Direct ? (Q / 2) * lda : Q / 2]), Q % 2 == 0 ? b0 : b1, acc[Q])), ...);
   }
   if (rows == mr && cols == nr) {
     ((pstoreu(c + (Q / 2) * ldc + (Q % 2) * ps, padd(ploadu<P>(c + (Q / 2) * ldc + (Q % 2) * ps), acc[Q]))), ...);
@@ -170,11 +173,22 @@ TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, i
       pack_panels<T, nr>(b + pc * bp + jc * bj, bj, bp, nc, kc, pb.data);  // B^T's rows are B's columns
       for (int64_t ic = 0; ic < m; ic += mc_max) {
         const int64_t mc = std::min(mc_max, m - ic);
-        pack_panels<T, mr>(a + ic * ai + pc * ap, ai, ap, mc, kc, pa.data);
+        // A row-major A is read in place, but for a last panel of fewer than kMr rows
+        // (packed, zero-padded: the kernel reads kMr rows); any other A is packed.
+        const int64_t direct_rows = ap == 1 ? mc / mr * mr : 0;
+        const T* a_block = a + ic * ai + pc * ap;
+        pack_panels<T, mr>(a_block + direct_rows * ai, ai, ap, mc - direct_rows, kc, pa.data);
         for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t cols = std::min<int64_t>(nr, nc - jr);
+          const T* b_panel = pb.data + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {
-            micro_kernel(rows_cols, kc, pa.data + ir * kc, pb.data + jr * kc, c + (ic + ir) * n + jc + jr, n,
-                         std::min<int64_t>(mr, mc - ir), std::min<int64_t>(nr, nc - jr));
+            T* c_tile = c + (ic + ir) * n + jc + jr;
+            if (ir < direct_rows) {
+              micro_kernel<T, true>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, n, mr, cols);
+            } else {
+              micro_kernel<T, false>(rows_cols, kc, pa.data + (ir - direct_rows) * kc, 0, b_panel, c_tile, n,
+                                     std::min<int64_t>(mr, mc - ir), cols);
+            }
           }
         }
       }

@@ -81,8 +81,8 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
       const T* pr = pm + M;
       Tensor<T> gx, gw, gb;
       if (grads.needed(0)) gx = make_tensor<T>(xs.sizes());
-      if (grads.needed(1)) gw = make_tensor<T>(Dims{N}).fill_(T(0));
-      if (grads.needed(2)) gb = make_tensor<T>(Dims{N}).fill_(T(0));
+      if (grads.needed(1)) gw = make_tensor<T>(norm).fill_(T(0));  // N values in the weight's shape
+      if (grads.needed(2)) gb = make_tensor<T>(norm).fill_(T(0));
       for (int64_t r = 0; r < M; ++r) {
         const T* gr = pg + r * N;
         const T* xr = px + r * N;
@@ -109,8 +109,8 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
         }
       }
       if (gx.defined()) grads[0] = gx;
-      if (gw.defined()) grads[1] = gw.reshape(norm.to_shape());
-      if (gb.defined()) grads[2] = gb.reshape(norm.to_shape());
+      if (gw.defined()) grads[1] = gw;
+      if (gb.defined()) grads[2] = gb;
     };
     record(y, "NativeLayerNormBackward0", std::move(backward), x, weight, bias);
   }

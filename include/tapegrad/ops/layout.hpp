@@ -50,7 +50,7 @@ Tensor<T> permute_op(const Tensor<T>& x, const Dims& perm) {
 // x's dims reordered: out.size(k) = x.size(dims[k]); dims a permutation of 0..dim()-1
 // (negative ones count from the end).
 template <class T>
-Tensor<T> permute(const Tensor<T>& x, const Shape& dims) {
+Tensor<T> permute(const Tensor<T>& x, IntArrayRef dims) {
   const Dims& s = x.checked("permute").sizes;
   const std::string given = Dims::format(dims.begin(), dims.end());
   detail::check(static_cast<int64_t>(dims.size()) == s.size(), "permute: dims ", given, " do not fit a tensor of shape ", s,
@@ -70,7 +70,7 @@ Tensor<T> permute(const Tensor<T>& x, const Shape& dims) {
 // x repeated along its size-1 dims and new leading dims to `shape` (-1 keeps a dim's size), as
 // torch's expand; the result is a copy whose gradient is summed back to x's shape.
 template <class T>
-Tensor<T> expand(const Tensor<T>& x, const Shape& shape) {
+Tensor<T> expand(const Tensor<T>& x, IntArrayRef shape) {
   const Dims& s = x.checked("expand").sizes;
   const std::string target = Dims::format(shape.begin(), shape.end());
   const int rank = static_cast<int>(shape.size()), lead = rank - s.size();

@@ -42,7 +42,7 @@ inline double random_unit_double(Generator& gen) {
 // 32-bit word per element while high - low < 2^32, two from there on. Every value must be an
 // integer T holds exactly (|v| <= 2^24 for float, 2^53 for double).
 template <class T = float>
-Tensor<T> randint(int64_t low, int64_t high, const Shape& shape, Generator& gen = default_generator()) {
+Tensor<T> randint(int64_t low, int64_t high, IntArrayRef shape, Generator& gen = default_generator()) {
   detail::check(low < high, "randint: expects low < high, but got low=", low, " >= high=", high);
   constexpr int64_t limit = detail::exact_integer_limit<T>();
   detail::check(low >= -limit && high - 1 <= limit, "randint: [", low, ", ", high, ") is out of bounds [-(2^",
@@ -57,7 +57,7 @@ Tensor<T> randint(int64_t low, int64_t high, const Shape& shape, Generator& gen 
 
 // torch.randint(high, shape): from 0.
 template <class T = float>
-Tensor<T> randint(int64_t high, const Shape& shape, Generator& gen = default_generator()) {
+Tensor<T> randint(int64_t high, IntArrayRef shape, Generator& gen = default_generator()) {
   return randint<T>(0, high, shape, gen);
 }
 

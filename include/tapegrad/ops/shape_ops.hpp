@@ -21,7 +21,7 @@ Tensor<T> alias_op(const Tensor<T>& x, const Dims& sizes, const char* name) {
 }
 
 // Resolves a reshape target, inferring one -1.
-inline Dims infer_shape(const Shape& shape, int64_t numel, const Dims& from, const char* op) {
+inline Dims infer_shape(IntArrayRef shape, int64_t numel, const Dims& from, const char* op) {
   Dims out;
   int infer_at = -1;
   int64_t known = 1;
@@ -84,7 +84,7 @@ Tensor<T> transpose_values(const Tensor<T>& x, int d0, int d1) {
 namespace detail {
 
 template <class T>
-Tensor<T> reshape_op(const Tensor<T>& x, const Shape& shape, const char* op) {
+Tensor<T> reshape_op(const Tensor<T>& x, IntArrayRef shape, const char* op) {
   const Dims& s = x.checked(op).sizes;
   return alias_op(x, infer_shape(shape, s.numel(), s, op), "ViewBackward");
 }
@@ -92,13 +92,13 @@ Tensor<T> reshape_op(const Tensor<T>& x, const Shape& shape, const char* op) {
 }  // namespace detail
 
 template <class T>
-Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
+Tensor<T> reshape(const Tensor<T>& x, IntArrayRef shape) {
   return detail::reshape_op(x, shape, "reshape");
 }
 
 // Tensors are always contiguous, so a view is a reshape (sharing the values).
 template <class T>
-Tensor<T> view(const Tensor<T>& x, const Shape& shape) {
+Tensor<T> view(const Tensor<T>& x, IntArrayRef shape) {
   return detail::reshape_op(x, shape, "view");
 }
 

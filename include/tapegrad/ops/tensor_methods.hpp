@@ -59,8 +59,8 @@ struct TensorOps {
   }
   static Tensor<T> multinomial(const Tensor<T>& self, int64_t num_samples, bool replacement) { return tapegrad::multinomial(self, num_samples, replacement); }
 
-  static Tensor<T> reshape(const Tensor<T>& self, const Shape& shape) { return tapegrad::reshape(self, shape); }
-  static Tensor<T> view(const Tensor<T>& self, const Shape& shape) { return tapegrad::view(self, shape); }
+  static Tensor<T> reshape(const Tensor<T>& self, IntArrayRef shape) { return tapegrad::reshape(self, shape); }
+  static Tensor<T> view(const Tensor<T>& self, IntArrayRef shape) { return tapegrad::view(self, shape); }
   static Tensor<T> flatten(const Tensor<T>& self, int64_t start, int64_t end) { return tapegrad::flatten(self, start, end); }
   static Tensor<T> unsqueeze(const Tensor<T>& self, int64_t d) { return tapegrad::unsqueeze(self, d); }
   static Tensor<T> squeeze(const Tensor<T>& self) { return tapegrad::squeeze(self); }
@@ -96,8 +96,8 @@ struct TensorOps {
   static Tensor<T> select(const Tensor<T>& self, int64_t dim, int64_t index) { return tapegrad::select(self, dim, index); }
   static Tensor<T> index_select(const Tensor<T>& self, int64_t dim, const Tensor<T>& index) { return tapegrad::index_select(self, dim, index); }
   static Tensor<T> gather(const Tensor<T>& self, int64_t dim, const Tensor<T>& index) { return tapegrad::gather(self, dim, index); }
-  static Tensor<T> permute(const Tensor<T>& self, const Shape& dims) { return tapegrad::permute(self, dims); }
-  static Tensor<T> expand(const Tensor<T>& self, const Shape& shape) { return tapegrad::expand(self, shape); }
+  static Tensor<T> permute(const Tensor<T>& self, IntArrayRef dims) { return tapegrad::permute(self, dims); }
+  static Tensor<T> expand(const Tensor<T>& self, IntArrayRef shape) { return tapegrad::expand(self, shape); }
   static Tensor<T> contiguous(const Tensor<T>& self) { return tapegrad::contiguous(self); }
 };
 
