@@ -99,9 +99,10 @@ struct Tile {
 // The A panel is packed (kMr values per p), or with `Direct` kMr rows of a row-major A read
 // where they are (row r at pa + r * lda, its values contiguous in p): broadcasting a value
 // costs the same from either, and a row-major A need not be gathered into panels first.
+// With `overwrite` the tile is stored, not added: C's first depth block needs no zeros first.
 template <class T, bool Direct, size_t... Q>
 TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const T* pa, int64_t lda, const T* pb, T* c,
-                                    int64_t ldc, int64_t rows, int64_t cols) {
+                                    int64_t ldc, int64_t rows, int64_t cols, bool overwrite) {
   using namespace Eigen::internal;
   using P = typename Tile<T>::Packet;
   constexpr int ps = Tile<T>::kPacket, mr = Tile<T>::kMr, nr = Tile<T>::kNr;
@@ -112,7 +113,11 @@ TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const
     ((acc[Q] = pmadd(pset1<P>(pa[Direct ? (Q / 2) * lda : Q / 2]), Q % 2 == 0 ? b0 : b1, acc[Q])), ...);
   }
   if (rows == mr && cols == nr) {
-    ((pstoreu(c + (Q / 2) * ldc + (Q % 2) * ps, padd(ploadu<P>(c + (Q / 2) * ldc + (Q % 2) * ps), acc[Q]))), ...);
+    if (overwrite) {
+      ((pstoreu(c + (Q / 2) * ldc + (Q % 2) * ps, acc[Q])), ...);
+    } else {
+      ((pstoreu(c + (Q / 2) * ldc + (Q % 2) * ps, padd(ploadu<P>(c + (Q / 2) * ldc + (Q % 2) * ps), acc[Q]))), ...);
+    }
     return;
   }
   alignas(64) T tile[mr * nr];  // a tile at the edge of C: through memory
@@ -121,22 +126,48 @@ TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const
     T* ci = c + i * ldc;
     const T* ti = tile + i * nr;
     int64_t j = 0;
-    for (; j + ps <= cols; j += ps) pstoreu(ci + j, padd(ploadu<P>(ci + j), pload<P>(ti + j)));
-    for (; j < cols; ++j) ci[j] += ti[j];
+    for (; j + ps <= cols; j += ps) pstoreu(ci + j, overwrite ? pload<P>(ti + j) : padd(ploadu<P>(ci + j), pload<P>(ti + j)));
+    for (; j < cols; ++j) ci[j] = overwrite ? ti[j] : ci[j] + ti[j];
   }
 }
 
 // Packs the rows x depth block X(i, p) = x[i * si + p * sp] into panels of W rows: for each
 // panel, for each p, W values, zero past the last row. W is a constant so that the copies of
 // a whole panel unroll.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"  // PacketBlock<__m512, 16>, as in Eigen's own headers
+#endif
 template <class T, int W>
 TAPEGRAD_NOINLINE void pack_panels(const T* x, int64_t si, int64_t sp, int64_t rows, int64_t depth, T* out) {
   for (int64_t i0 = 0; i0 < rows; i0 += W, out += depth * W) {
     const T* x0 = x + i0 * si;
     const int64_t h = std::min<int64_t>(W, rows - i0);
-    if (si == 1) {  // each step's values are contiguous
+    if (si == 1 && h == W) {  // each step's values are contiguous: W of them, a constant
+      for (int64_t p = 0; p < depth; ++p) {
+        for (int i = 0; i < W; ++i) out[p * W + i] = x0[p * sp + i];
+      }
+    } else if (si == 1) {
       for (int64_t p = 0; p < depth; ++p) {
         for (int i = 0; i < W; ++i) out[p * W + i] = i < h ? x0[p * sp + i] : T(0);
+      }
+    } else if (W % Tile<T>::kPacket == 0 && sp == 1 && h == W) {
+      // Rows contiguous in p (B^T's rows, B read transposed): square blocks of a packet's
+      // width transposed in registers, the steps past the last whole block one by one.
+      using namespace Eigen::internal;
+      using P = typename Tile<T>::Packet;
+      constexpr int ps = Tile<T>::kPacket;
+      int64_t p = 0;
+      for (; p + ps <= depth; p += ps) {
+        for (int half = 0; half < W; half += ps) {
+          PacketBlock<P, ps> block;
+          for (int i = 0; i < ps; ++i) block.packet[i] = ploadu<P>(x0 + (half + i) * si + p);
+          ptranspose(block);
+          for (int t = 0; t < ps; ++t) pstoreu(out + (p + t) * W + half, block.packet[t]);
+        }
+      }
+      for (; p < depth; ++p) {
+        for (int i = 0; i < W; ++i) out[p * W + i] = x0[i * si + p];
       }
     } else {
       for (int64_t p = 0; p < depth; ++p) {
@@ -145,6 +176,9 @@ TAPEGRAD_NOINLINE void pack_panels(const T* x, int64_t si, int64_t sp, int64_t r
     }
   }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // Scratch memory from the pool, returned when the product is done.
 template <class T>
@@ -157,10 +191,11 @@ struct PoolBuffer {
   T* data;
 };
 
-// C (m x n, row-major) += op(A) op(B), op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj].
+// C (m x n, row-major) += op(A) op(B), op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj];
+// with `overwrite`, C = op(A) op(B) (C's values are not read).
 template <class T>
 TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, int64_t bp, int64_t bj, T* c, int64_t m,
-                               int64_t n, int64_t k) {
+                               int64_t n, int64_t k, bool overwrite) {
   using Tl = Tile<T>;
   constexpr int mr = Tl::kMr, nr = Tl::kNr;
   const int64_t kc_max = std::min(k, Tl::kKc), mc_max = std::min(m, Tl::kMc), nc_max = std::min(n, Tl::kNc);
@@ -170,6 +205,7 @@ TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, i
     const int64_t nc = std::min(nc_max, n - jc);
     for (int64_t pc = 0; pc < k; pc += kc_max) {
       const int64_t kc = std::min(kc_max, k - pc);
+      const bool store = overwrite && pc == 0;  // the first depth block sets C
       pack_panels<T, nr>(b + pc * bp + jc * bj, bj, bp, nc, kc, pb.data);  // B^T's rows are B's columns
       for (int64_t ic = 0; ic < m; ic += mc_max) {
         const int64_t mc = std::min(mc_max, m - ic);
@@ -184,10 +220,10 @@ TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, i
           for (int64_t ir = 0; ir < mc; ir += mr) {
             T* c_tile = c + (ic + ir) * n + jc + jr;
             if (ir < direct_rows) {
-              micro_kernel<T, true>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, n, mr, cols);
+              micro_kernel<T, true>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, n, mr, cols, store);
             } else {
               micro_kernel<T, false>(rows_cols, kc, pa.data + (ir - direct_rows) * kc, 0, b_panel, c_tile, n,
-                                     std::min<int64_t>(mr, mc - ir), cols);
+                                     std::min<int64_t>(mr, mc - ir), cols, store);
             }
           }
         }
@@ -287,9 +323,13 @@ TAPEGRAD_NOINLINE void combine_rows(const T* v, const T* mat, int64_t k, int64_t
 template <class T>
 void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, int64_t k, bool accumulate) {
 #if TAPEGRAD_EIGEN_INTERNALS
-  if (!accumulate) std::fill_n(c, m * n, T(0));
-  if (m == 0 || n == 0 || k == 0) return;
-  if (n == 1 || m == 1) {  // a matrix times a vector: dot products or a sum of scaled rows
+  // Every path adds into C but the blocked product, which can set it (its first depth block).
+  auto zero_c = [&] {
+    if (!accumulate) std::fill_n(c, m * n, T(0));
+  };
+  if (m == 0 || n == 0 || k == 0) return zero_c();
+  if (n == 1 || m == 1) {
+    zero_c();  // a matrix times a vector: dot products or a sum of scaled rows
     // With n == 1, C's column = op(A) op(B)'s column (contiguous either way); with m == 1,
     // C's row = op(A)'s row (contiguous) op(B). Each is the matrix M times the vector v.
     const T* mat = n == 1 ? a : b;
@@ -304,6 +344,7 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
   } else {
 #if defined(EIGEN_HAS_OPENMP)
     // Eigen's own entry points, which may split the product across threads.
+    zero_c();
     using Eigen::ColMajor;
     using Eigen::RowMajor;
     const int64_t lda = ta ? m : k, ldb = tb ? k : n;
@@ -324,23 +365,25 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
     if (m <= 4 && !ta && tb) {
       // A few rows, each row of B dotted with a row of A (both contiguous): dot products
       // stream B once per row of C, where packing B for the tiles would gather it.
+      zero_c();
       for (int64_t i = 0; i < m; ++i) gemm_impl::row_dots(b, a + i * k, n, k, c + i * n);
     } else if ((n <= 4 && !ta && tb) || (n < nr && ta && 3 * padded(n, m) < 2 * padded(m, n))) {
       // A few columns: C^T, computed into scratch and added to C transposed. For A B^T each
       // row of C^T is the same dot products as above; with A^T's rows contiguous, the tiles
       // of C^T = op(B)^T A pad far less (its rows are C's few columns).
+      zero_c();
       gemm_impl::PoolBuffer<T> ct(n * m);
-      std::fill_n(ct.data, n * m, T(0));
       if (!ta) {
+        std::fill_n(ct.data, n * m, T(0));
         for (int64_t j = 0; j < n; ++j) gemm_impl::row_dots(a, b + j * k, m, k, ct.data + j * m);
       } else {
-        gemm_impl::blocked(b, bj, bp, a, ap, ai, ct.data, n, m, k);
+        gemm_impl::blocked(b, bj, bp, a, ap, ai, ct.data, n, m, k, true);
       }
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) c[i * n + j] += ct.data[j * m + i];
       }
     } else {
-      gemm_impl::blocked(a, ai, ap, b, bp, bj, c, m, n, k);
+      gemm_impl::blocked(a, ai, ap, b, bp, bj, c, m, n, k, !accumulate);
     }
 #endif
   }

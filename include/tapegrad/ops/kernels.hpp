@@ -220,6 +220,18 @@ TAPEGRAD_NOINLINE void sqrt_values(const T* x, T* y, int64_t n, bool inverse) {
   for (; i < n; ++i) y[i] = inverse ? T(1) / std::sqrt(x[i]) : std::sqrt(x[i]);
 }
 
+#if TAPEGRAD_EIGEN_PACKETS
+// exp of a packet: Eigen's pexp, but exactly 0 where exp underflows to 0 (Eigen clamps the
+// argument first, so its exp(-inf) is about 2^-127: a masked attention weight must be 0).
+template <class P>
+P exp_packet(const P& x) {
+  using namespace Eigen::internal;
+  using T = typename unpacket_traits<P>::type;
+  const P underflow = pset1<P>(std::is_same_v<T, float> ? T(-104) : T(-746));
+  return pselect(pcmp_lt(x, underflow), pzero(x), pexp(x));
+}
+#endif
+
 // y = exp(x), log(x), tanh(x), x^p with Eigen's vectorised functions (y may be x; both aligned
 // tensor data).
 template <class T>

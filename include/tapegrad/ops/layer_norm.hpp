@@ -32,10 +32,24 @@ TAPEGRAD_COLD void differentiable_backward(const Tensor<T>& g, const Tensor<T>& 
   if (grads.needed(2)) grads[2] = sum(g2, 0).reshape(normalized);
 }
 
+// The sum of f(j) for j < n in double, as eight interleaved partial sums (j mod 8) added in a
+// fixed order at the end: the same value on every run, and a loop the compiler vectorises
+// (one running sum would be a chain of dependent adds, a few cycles each).
+template <class F>
+double lane_sum(int64_t n, F f) {
+  double acc[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    for (int l = 0; l < 8; ++l) acc[l] += f(j + l);
+  }
+  for (int l = 0; j < n; ++j, ++l) acc[l] += f(j);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 }  // namespace ln
 
 // x (*, normalized); weight, bias of the normalized shape or undefined. Row sums accumulate
-// in double.
+// in double (ln::lane_sum).
 template <class T>
 Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T>& weight, const Tensor<T>& bias, double eps) {
   int64_t N = 1;  // values per row
@@ -52,14 +66,11 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
   T* py = y.data();
   for (int64_t r = 0; r < M; ++r) {  // row r: x[r * N, (r + 1) * N)
     const T* xr = px + r * N;
-    double s = 0;
-    for (int64_t j = 0; j < N; ++j) s += static_cast<double>(xr[j]);
-    const double mu = s / static_cast<double>(N);
-    double v = 0;
-    for (int64_t j = 0; j < N; ++j) {
+    const double mu = ln::lane_sum(N, [xr](int64_t j) { return static_cast<double>(xr[j]); }) / static_cast<double>(N);
+    const double v = ln::lane_sum(N, [xr, mu](int64_t j) {
       const double c = static_cast<double>(xr[j]) - mu;
-      v += c * c;
-    }
+      return c * c;
+    });
     const double rstd = 1 / std::sqrt(v / static_cast<double>(N) + eps);
     pm[r] = static_cast<T>(mu);
     pr[r] = static_cast<T>(rstd);
@@ -83,23 +94,25 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
       if (grads.needed(0)) gx = make_tensor<T>(xs.sizes());
       if (grads.needed(1)) gw = make_tensor<T>(norm).fill_(T(0));  // N values in the weight's shape
       if (grads.needed(2)) gb = make_tensor<T>(norm).fill_(T(0));
+      T* pgw = gw.defined() ? gw.data() : nullptr;
+      T* pgb = gb.defined() ? gb.data() : nullptr;
       for (int64_t r = 0; r < M; ++r) {
         const T* gr = pg + r * N;
         const T* xr = px + r * N;
         const T m = pm[r], k = pr[r];
-        if (gw.defined() || gb.defined()) {  // dw += g * x^, db += g
-          for (int64_t j = 0; j < N; ++j) {
-            if (gw.defined()) gw.data()[j] += gr[j] * ((xr[j] - m) * k);
-            if (gb.defined()) gb.data()[j] += gr[j];
-          }
+        if (pgw) {  // dw += g * x^
+          for (int64_t j = 0; j < N; ++j) pgw[j] += gr[j] * ((xr[j] - m) * k);
+        }
+        if (pgb) {  // db += g
+          for (int64_t j = 0; j < N; ++j) pgb[j] += gr[j];
         }
         if (!gx.defined()) continue;
-        double sum_gw = 0, sum_gwx = 0;  // sums of g w and g w x^ over the row
-        for (int64_t j = 0; j < N; ++j) {
-          const T gwj = pw ? gr[j] * pw[j] : gr[j];
-          sum_gw += static_cast<double>(gwj);
-          sum_gwx += static_cast<double>(gwj) * static_cast<double>((xr[j] - m) * k);
-        }
+        // sums of g w and g w x^ over the row
+        auto gw_at = [gr, pw](int64_t j) { return pw ? gr[j] * pw[j] : gr[j]; };
+        const double sum_gw = ln::lane_sum(N, [&](int64_t j) { return static_cast<double>(gw_at(j)); });
+        const double sum_gwx = ln::lane_sum(N, [&](int64_t j) {
+          return static_cast<double>(gw_at(j)) * static_cast<double>((xr[j] - m) * k);
+        });
         const T mean_gw = static_cast<T>(sum_gw / static_cast<double>(N));
         const T mean_gwx = static_cast<T>(sum_gwx / static_cast<double>(N));
         T* dr = gx.data() + r * N;

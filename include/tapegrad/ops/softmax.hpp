@@ -16,6 +16,35 @@ void for_each_line(const ReduceLayout& l, F&& f) {
   }
 }
 
+// Over a line of n contiguous values, exp(a[k] - m) into b (unless `log`) and their sum: in
+// packets (exp_packet; the sum in packet lanes, then reduced), the tail in scalars.
+template <class T>
+T exp_shifted_sum(const T* a, T* b, int64_t n, T m, bool log) {
+  int64_t k = 0;
+  T s = 0;
+#if TAPEGRAD_EIGEN_PACKETS
+  using namespace Eigen::internal;
+  using P = Packet<T>;
+  constexpr int64_t ps = kPacketSize<T>;
+  if (n >= ps) {
+    const P pm = pset1<P>(m);
+    P acc = pzero(pm);
+    for (; k + ps <= n; k += ps) {
+      const P e = exp_packet(psub(ploadu<P>(a + k), pm));
+      if (!log) pstoreu(b + k, e);
+      acc = padd(acc, e);
+    }
+    s = predux(acc);
+  }
+#endif
+  for (; k < n; ++k) {
+    const T e = std::exp(a[k] - m);
+    if (!log) b[k] = e;
+    s += e;
+  }
+  return s;
+}
+
 template <class T>
 Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log) {
   Tensor<T> y = make_tensor<T>(x.sizes());
@@ -29,14 +58,17 @@ Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log) {
     for (int64_t k = 0; k < n; ++k) m = std::isnan(a[k * st]) || a[k * st] > m ? a[k * st] : m;
     if (std::isinf(m) && m < 0) m = 0;  // all -inf: avoid -inf - -inf
     T s = 0;
+    if (st == 1) {  // the last dim: contiguous lines, in packets
+      s = exp_shifted_sum(a, b, n, m, log);
+    } else {
+      for (int64_t k = 0; k < n; ++k) s += log ? std::exp(a[k * st] - m) : (b[k * st] = std::exp(a[k * st] - m));
+    }
     if (log) {
-      for (int64_t k = 0; k < n; ++k) s += std::exp(a[k * st] - m);
       // (x - max) - log(sum), PyTorch's order: x - (max + log(sum)) would round at x's
       // magnitude, and a log-probability near 0 (log(sum) tiny) would lose its digits.
       const T log_s = std::log(s);
       for (int64_t k = 0; k < n; ++k) b[k * st] = (a[k * st] - m) - log_s;
     } else {
-      for (int64_t k = 0; k < n; ++k) s += (b[k * st] = std::exp(a[k * st] - m));
       const T r = T(1) / s;
       for (int64_t k = 0; k < n; ++k) b[k * st] *= r;
     }
@@ -51,21 +83,28 @@ Tensor<T> softmax_backward_values(const Tensor<T>& g, const Tensor<T>& ys, const
   Tensor<T> gx = make_tensor<T>(g.sizes());
   const T *pg = g.data(), *py = ys.data();
   T* px = gx.data();
+  const int64_t n = l.n, st = l.inner;
   for_each_line(l, [&](int64_t base) {
+    const T *gl = pg + base, *yl = py + base;
+    T* xl = px + base;
+    int64_t k = 0;
     if (log) {  // dx = g - exp(y) * sum(g)
       T total = 0;
-      for (int64_t k = 0; k < l.n; ++k) total += pg[base + k * l.inner];
-      for (int64_t k = 0; k < l.n; ++k) {
-        const int64_t j = base + k * l.inner;
-        px[j] = pg[j] - std::exp(py[j]) * total;
+      for (int64_t j = 0; j < n; ++j) total += gl[j * st];
+#if TAPEGRAD_EIGEN_PACKETS
+      using namespace Eigen::internal;
+      using P = Packet<T>;
+      constexpr int64_t ps = kPacketSize<T>;
+      if (st == 1) {
+        const P pt = pset1<P>(total);
+        for (; k + ps <= n; k += ps) pstoreu(xl + k, psub(ploadu<P>(gl + k), pmul(exp_packet(ploadu<P>(yl + k)), pt)));
       }
+#endif
+      for (; k < n; ++k) xl[k * st] = gl[k * st] - std::exp(yl[k * st]) * total;
     } else {  // dx = y * (g - sum(g * y))
       T dot = 0;
-      for (int64_t k = 0; k < l.n; ++k) dot += pg[base + k * l.inner] * py[base + k * l.inner];
-      for (int64_t k = 0; k < l.n; ++k) {
-        const int64_t j = base + k * l.inner;
-        px[j] = py[j] * (pg[j] - dot);
-      }
+      for (int64_t j = 0; j < n; ++j) dot += gl[j * st] * yl[j * st];
+      for (; k < n; ++k) xl[k * st] = yl[k * st] * (gl[k * st] - dot);
     }
   });
   return gx;
