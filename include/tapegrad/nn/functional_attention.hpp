@@ -36,27 +36,18 @@ Tensor<T> additive_mask(const Tensor<T>& mask, T masked_value) {
   return map_tensor(mask, [masked_value, minus_inf](T m) { return m == masked_value ? minus_inf : T(0); });
 }
 
-// The causal mask of is_causal: query i sees keys j <= i (ones(L, S).tril()), as an additive mask.
-template <class T>
-Tensor<T> causal_mask(int64_t L, int64_t S) {
-  Tensor<T> mask = make_tensor<T>(Dims{L, S});
-  T* p = mask.data();
-  for (int64_t i = 0; i < L; ++i) {
-    for (int64_t j = 0; j < S; ++j) p[i * S + j] = j <= i ? T(0) : -std::numeric_limits<T>::infinity();
-  }
-  return mask;
-}
-
 // softmax(q k^T / sqrt(E) + mask) v for checked q (..., L, E), k (..., S, E), v (..., S, Ev) and
-// an additive mask that broadcasts to (..., L, S) or none; dropout p on the weights. Returns the
-// output and the weights (after dropout), in 1.13's order of operations: q / sqrt(E) first.
+// an additive mask that broadcasts to (..., L, S) or none, or with `causal` the mask of
+// is_causal (query i sees keys j <= i, ones(L, S).tril()) applied inside the softmax; dropout p
+// on the weights. Returns the output and the weights (after dropout), in 1.13's order of
+// operations: q / sqrt(E) first.
 template <class T>
 std::pair<Tensor<T>, Tensor<T>> attention(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
-                                          const Tensor<T>& additive, double dropout_p) {
+                                          const Tensor<T>& additive, double dropout_p, bool causal = false) {
   const T scale = static_cast<T>(std::sqrt(static_cast<double>(q.sizes().back())));
   Tensor<T> scores = bmm(q / scale, false, k, true);
   if (additive.defined()) scores = scores + additive;
-  Tensor<T> weights = softmax(scores, -1);
+  Tensor<T> weights = causal ? causal_softmax(scores) : softmax(scores, -1);
   if (dropout_p > 0) weights = dropout(weights, dropout_p, true);
   return {bmm(weights, false, v, false), weights};
 }
@@ -102,10 +93,8 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& query, const Tensor<T>& 
                       }();
     tapegrad::detail::check(fits, op, ": attn_mask of shape ", sm, " does not broadcast to the attention scores' shape ", scores);
     additive = detail::is_boolean_mask(attn_mask) ? detail::additive_mask(attn_mask, T(0)) : attn_mask;
-  } else if (is_causal) {
-    additive = detail::causal_mask<T>(scores[scores.size() - 2], scores.back());
   }
-  return detail::attention(query, key, value, additive, dropout_p).first;
+  return detail::attention(query, key, value, additive, dropout_p, is_causal).first;
 }
 
 // What multi_head_attention_forward needs besides the inputs: MultiheadAttention's settings and

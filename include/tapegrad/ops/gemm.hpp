@@ -96,21 +96,27 @@ struct Tile {
 // C (its rows x cols corner of a tile, leading dimension ldc) += the kMr x kNr tile that is
 // the sum over p < kc of column p of the A panel times row p of the B panel. Unrolled by hand
 // (a fold over Q = row * 2 + packet), so the accumulators live in registers at -O2 too.
-// The A panel is packed (kMr values per p), or with `Direct` kMr rows of a row-major A read
-// where they are (row r at pa + r * lda, its values contiguous in p): broadcasting a value
-// costs the same from either, and a row-major A need not be gathered into panels first.
+// A's kMr values of step p are read where they lie when A's layout allows (broadcasting a
+// value costs the same from anywhere, and A need not be copied into panels first):
+//  * kPacked: a packed panel, contiguous at pa + p * kMr;
+//  * kRows: a row-major A, row r at pa[r * lda + p];
+//  * kSteps: A read transposed (A^T row-major), contiguous at pa + p * lda.
 // With `overwrite` the tile is stored, not added: C's first depth block needs no zeros first.
-template <class T, bool Direct, size_t... Q>
+enum class ALayout { kPacked, kRows, kSteps };
+
+template <class T, ALayout Layout, size_t... Q>
 TAPEGRAD_NOINLINE void micro_kernel(std::index_sequence<Q...>, int64_t kc, const T* pa, int64_t lda, const T* pb, T* c,
                                     int64_t ldc, int64_t rows, int64_t cols, bool overwrite) {
   using namespace Eigen::internal;
   using P = typename Tile<T>::Packet;
   constexpr int ps = Tile<T>::kPacket, mr = Tile<T>::kMr, nr = Tile<T>::kNr;
+  constexpr bool by_rows = Layout == ALayout::kRows;
+  const int64_t step = Layout == ALayout::kPacked ? mr : by_rows ? 1 : lda;
   P acc[sizeof...(Q)];
   ((acc[Q] = pset1<P>(T(0))), ...);
-  for (int64_t p = 0; p < kc; ++p, pa += Direct ? 1 : mr, pb += nr) {
+  for (int64_t p = 0; p < kc; ++p, pa += step, pb += nr) {
     const P b0 = ploadu<P>(pb), b1 = ploadu<P>(pb + ps);
-    ((acc[Q] = pmadd(pset1<P>(pa[Direct ? (Q / 2) * lda : Q / 2]), Q % 2 == 0 ? b0 : b1, acc[Q])), ...);
+    ((acc[Q] = pmadd(pset1<P>(pa[by_rows ? (Q / 2) * lda : Q / 2]), Q % 2 == 0 ? b0 : b1, acc[Q])), ...);
   }
   if (rows == mr && cols == nr) {
     if (overwrite) {
@@ -209,9 +215,9 @@ TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, i
       pack_panels<T, nr>(b + pc * bp + jc * bj, bj, bp, nc, kc, pb.data);  // B^T's rows are B's columns
       for (int64_t ic = 0; ic < m; ic += mc_max) {
         const int64_t mc = std::min(mc_max, m - ic);
-        // A row-major A is read in place, but for a last panel of fewer than kMr rows
-        // (packed, zero-padded: the kernel reads kMr rows); any other A is packed.
-        const int64_t direct_rows = ap == 1 ? mc / mr * mr : 0;
+        // A row-major A (ap == 1) or one read transposed (ai == 1) is read in place, but for a
+        // last panel of fewer than kMr rows (packed, zero-padded: the kernel reads kMr rows).
+        const int64_t direct_rows = ap == 1 || ai == 1 ? mc / mr * mr : 0;
         const T* a_block = a + ic * ai + pc * ap;
         pack_panels<T, mr>(a_block + direct_rows * ai, ai, ap, mc - direct_rows, kc, pa.data);
         for (int64_t jr = 0; jr < nc; jr += nr) {
@@ -219,11 +225,13 @@ TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, i
           const T* b_panel = pb.data + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             T* c_tile = c + (ic + ir) * n + jc + jr;
-            if (ir < direct_rows) {
-              micro_kernel<T, true>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, n, mr, cols, store);
+            if (ir >= direct_rows) {
+              micro_kernel<T, ALayout::kPacked>(rows_cols, kc, pa.data + (ir - direct_rows) * kc, 0, b_panel, c_tile, n,
+                                                std::min<int64_t>(mr, mc - ir), cols, store);
+            } else if (ap == 1) {
+              micro_kernel<T, ALayout::kRows>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, n, mr, cols, store);
             } else {
-              micro_kernel<T, false>(rows_cols, kc, pa.data + (ir - direct_rows) * kc, 0, b_panel, c_tile, n,
-                                     std::min<int64_t>(mr, mc - ir), cols, store);
+              micro_kernel<T, ALayout::kSteps>(rows_cols, kc, a_block + ir, ap, b_panel, c_tile, n, mr, cols, store);
             }
           }
         }

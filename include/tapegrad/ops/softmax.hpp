@@ -45,15 +45,23 @@ T exp_shifted_sum(const T* a, T* b, int64_t n, T m, bool log) {
   return s;
 }
 
+// softmax (log_softmax with `log`) of x along layout l's dim. With `causal_rows` L > 0 (a
+// softmax over the last dim of scores (..., L, S)), line i of each L sees only its first i + 1
+// values, the others' weights exactly 0: softmax(x + causal mask) without the mask's tensor.
 template <class T>
-Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log) {
+Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log, int64_t causal_rows = 0) {
   Tensor<T> y = make_tensor<T>(x.sizes());
   const T* px = x.data();
   T* py = y.data();
-  const int64_t n = l.n, st = l.inner;
+  const int64_t st = l.inner;
   for_each_line(l, [&](int64_t base) {
     const T* a = px + base;
     T* b = py + base;
+    int64_t n = l.n;
+    if (causal_rows > 0) {  // inner == 1: line base / n is query row (base / n) % L
+      n = std::min(l.n, (base / l.n) % causal_rows + 1);
+      std::fill(b + n, b + l.n, T(0));
+    }
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t k = 0; k < n; ++k) m = std::isnan(a[k * st]) || a[k * st] > m ? a[k * st] : m;
     if (std::isinf(m) && m < 0) m = 0;  // all -inf: avoid -inf - -inf
@@ -103,11 +111,45 @@ Tensor<T> softmax_backward_values(const Tensor<T>& g, const Tensor<T>& ys, const
       for (; k < n; ++k) xl[k * st] = gl[k * st] - std::exp(yl[k * st]) * total;
     } else {  // dx = y * (g - sum(g * y))
       T dot = 0;
-      for (int64_t j = 0; j < n; ++j) dot += gl[j * st] * yl[j * st];
+      int64_t j = 0;
+#if TAPEGRAD_EIGEN_PACKETS
+      using namespace Eigen::internal;
+      using P = Packet<T>;
+      constexpr int64_t ps = kPacketSize<T>;
+      if (st == 1 && n >= ps) {  // the dot product in packet lanes, then reduced
+        P acc = pzero(P());
+        for (; j + ps <= n; j += ps) acc = pmadd(ploadu<P>(gl + j), ploadu<P>(yl + j), acc);
+        dot = predux(acc);
+      }
+#endif
+      for (; j < n; ++j) dot += gl[j * st] * yl[j * st];
       for (; k < n; ++k) xl[k * st] = yl[k * st] * (gl[k * st] - dot);
     }
   });
   return gx;
+}
+
+// Records y = softmax(x) along l's dim (causal or not: a masked weight is 0, so the same
+// formula gives its gradient 0).
+template <class T>
+Tensor<T> record_softmax(Tensor<T> y, const Tensor<T>& x, const ReduceLayout& l) {
+  if (any_requires_grad(x)) {
+    record(y, "SoftmaxBackward", [l, ys = y.detach()](const Tensor<T>& g, GradOut<T>& in) {
+      if (!GradMode::is_enabled()) return void(in[0] = softmax_backward_values(g, ys, l, false));
+      const Tensor<T> y = in.output(ys);
+      in[0] = y * (g - sum(g * y, l.dim, true));  // dx = y * (g - sum(g * y))
+    }, x);
+  }
+  return y;
+}
+
+// softmax over the last dim of attention scores (..., L, S) with key j > query i masked out:
+// softmax(scores + causal mask) in one pass, as is_causal asks for it.
+template <class T>
+Tensor<T> causal_softmax(const Tensor<T>& scores) {
+  const Dims& s = scores.checked("softmax").sizes;
+  const auto l = reduce_layout(s, -1, true, "softmax");
+  return record_softmax(softmax_values(scores, l, false, s[s.size() - 2]), scores, l);
 }
 
 }  // namespace detail
@@ -115,15 +157,7 @@ Tensor<T> softmax_backward_values(const Tensor<T>& g, const Tensor<T>& ys, const
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, int64_t dim) {
   const auto l = detail::reduce_layout(x.checked("softmax").sizes, dim, true, "softmax");
-  Tensor<T> y = detail::softmax_values(x, l, false);
-  if (detail::any_requires_grad(x)) {
-    detail::record(y, "SoftmaxBackward", [l, ys = y.detach()](const Tensor<T>& g, detail::GradOut<T>& in) {
-      if (!GradMode::is_enabled()) return void(in[0] = detail::softmax_backward_values(g, ys, l, false));
-      const Tensor<T> y = in.output(ys);
-      in[0] = y * (g - sum(g * y, l.dim, true));  // dx = y * (g - sum(g * y))
-    }, x);
-  }
-  return y;
+  return detail::record_softmax(detail::softmax_values(x, l, false), x, l);
 }
 
 template <class T>
