@@ -106,6 +106,19 @@ if t is not None:
     ratio = "n/a" if o is None else f"{o / t:.2f}x faster"
     print(f"| Fashion-MNIST training step (the example's CNN, batch 64, cross-entropy, AdamW) | {us(t)} "
           f"({381.7e6 / (t * 1e3):.0f} GFLOP/s) | {us(o)} | | {ratio} | faster than libtorch | {allocs_text('BM_fashion_step')} |")
+# char_gpt: examples/char_gpt's training step; attention at context 256 (bench_*.cpp's counts:
+# the products only, causal attention counted as full).
+gpt_flops = 6.0 * 16 * 64 * (4 * 12.0 * 128 * 128 + 72 * 128) + 6.0 * 4 * 2.0 * 16 * 64 * 64 * 128
+attention_flops = 6.0 * 2.0 * 16 * 4 * 256 * 256 * 32
+for name, bench, flops, target in (
+        ("char_gpt training step (4 layers, 4 heads, 128 wide, context 64, batch 16; AdamW, clipping)", "BM_char_gpt_step",
+         gpt_flops, ">= 1.3x faster"),
+        ("causal attention at context 256, (16, 4, 256, 32), fwd + bwd", "BM_attention256", attention_flops, "faster")):
+    t, o = tg.get(bench), th.get(bench) if th else None
+    if t is None:
+        continue
+    ratio = "n/a" if o is None else f"{o / t:.2f}x faster"
+    print(f"| {name} | {us(t)} ({flops / (t * 1e3):.0f} GFLOP/s) | {us(o)} | | {ratio} | {target} | {allocs_text(bench)} |")
 d, f = compile_med["demo"], compile_med["floor"]
 print(f"| compile -O2: examples/bce_training.cpp vs Eigen-only GEMM | {d:.2f} s | | {f:.2f} s | {d / f:.2f}x | <= 2x | |")
 PY
