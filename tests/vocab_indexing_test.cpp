@@ -1,6 +1,12 @@
 // Tensor vocabulary, indexing and shape: split, chunk, select, index_select, gather, permute,
-// expand, contiguous, one_hot, arange, linspace. Gradchecked and gradgradchecked in double;
-// error messages. (PyTorch goldens: still to come.)
+// expand, contiguous, one_hot, arange, linspace, and cat, stack, narrow, flatten. Gradchecked and
+// gradgradchecked in double; against PyTorch 1.13 in float and double
+// (tools/gen_vocab_indexing_golden.py writes tests/golden/vocab_indexing.txt): values, the
+// inputs' gradients and the backward's own backward (create_graph), arange's and linspace's
+// values bit for bit, one_hot; the error messages.
+#include <functional>
+#include <string>
+
 #include "support/helpers.hpp"
 
 namespace tg = tapegrad;
@@ -40,4 +46,113 @@ TEST_CASE("indexing refuses bad input") {
                 "index_select: index 2 is out of range for dim 0 of size 2 (expected 0 <= index < 2)", watch);
   check_refused([&] { return x.split(0, 1); }, "split: split_size must be positive, got 0 (dim 1 of shape [2, 3])", watch);
   check_refused([&] { return x.chunk(0); }, "chunk: chunks must be positive, got 0", watch);
+}
+
+// ---- against PyTorch ---------------------------------------------------------------------------
+
+namespace {
+
+template <class T>
+using TensorList = std::vector<tg::Tensor<T>>;
+
+template <class T>
+tg::Tensor<T> ix(std::vector<T> values, const tg::Shape& shape) {
+  return tg::tensor<T>(std::move(values), shape);
+}
+
+// Twins of tools/gen_vocab_indexing_golden.py's CASES: the inputs' count, then the call.
+template <class T>
+struct ShapeCase {
+  const char* name;
+  int inputs;
+  std::function<TensorList<T>(const TensorList<T>&)> fn;
+};
+
+template <class T>
+std::vector<ShapeCase<T>> shape_cases() {
+  using L = TensorList<T>;
+  return {
+      {"split_size", 1, [](const L& x) { return x[0].split(2, 0); }},
+      {"split_size_last_dim", 1, [](const L& x) { return tg::split(x[0], 3, -1); }},
+      {"split_list", 1, [](const L& x) { return x[0].split(std::vector<int64_t>{1, 3, 0, 2}, -1); }},
+      {"chunk", 1, [](const L& x) { return x[0].chunk(3, 1); }},
+      {"chunk_fewer", 1, [](const L& x) { return tg::chunk(x[0], 4, 0); }},
+      {"select_neg_dim", 1, [](const L& x) { return L{x[0].select(-2, 1)}; }},
+      {"select_neg_index", 1, [](const L& x) { return L{tg::select(x[0], 0, -1)}; }},
+      {"index_select_repeats", 1, [](const L& x) { return L{x[0].index_select(0, ix<T>({3, 0, 3, 1, 3}, {5}))}; }},
+      {"index_select_dim1", 1, [](const L& x) { return L{tg::index_select(x[0], -2, ix<T>({2, 2, 0}, {3}))}; }},
+      {"gather_dim1", 1, [](const L& x) { return L{x[0].gather(1, ix<T>({3, 3, 0, 1, 3, 1, 1, 1, 2, 0}, {2, 5}))}; }},
+      {"gather_dim0", 1, [](const L& x) { return L{tg::gather(x[0], 0, ix<T>({2, 0, 2, 2, 1, 0, 0, 2}, {4, 1, 2}))}; }},
+      {"permute", 1, [](const L& x) { return L{x[0].permute({2, 0, 1})}; }},
+      {"permute_neg", 1, [](const L& x) { return L{tg::permute(x[0], {-1, 0, -2, 1})}; }},
+      {"expand", 1, [](const L& x) { return L{x[0].expand({2, -1, 4})}; }},
+      {"expand_scalar", 1, [](const L& x) { return L{tg::expand(x[0], {3, 2})}; }},
+      {"contiguous", 1, [](const L& x) { return L{x[0].contiguous()}; }},
+      {"cat_dim0", 3, [](const L& x) { return L{tg::cat(x, 0)}; }},
+      {"cat_neg_dim", 3, [](const L& x) { return L{tg::cat(x, -1)}; }},
+      {"stack_dim1", 3, [](const L& x) { return L{tg::stack(x, 1)}; }},
+      {"stack_last", 2, [](const L& x) { return L{tg::stack(x, -1)}; }},
+      {"narrow", 1, [](const L& x) { return L{x[0].narrow(1, 1, 3)}; }},
+      {"narrow_dim0", 1, [](const L& x) { return L{tg::narrow(x[0], -2, 3, 1)}; }},
+      {"flatten", 1, [](const L& x) { return L{x[0].flatten(1)}; }},
+      {"flatten_range", 1, [](const L& x) { return L{tg::flatten(x[0], 0, -2)}; }},
+      {"flatten_scalar", 1, [](const L& x) { return L{x[0].flatten()}; }},
+  };
+}
+
+// These ops move values (gather and index_select's repeats add them): double to 1e-9 relative,
+// float to 1e-6, most of them exact.
+template <class T>
+double golden_rtol() {
+  return std::is_same_v<T, float> ? 1e-6 : 1e-9;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("indexing and shape ops match PyTorch: values, gradients, the backward's backward", "", float, double) {
+  using T = TestType;
+  const Golden& g = golden_file("vocab_indexing.txt");
+  for (const auto& c : shape_cases<T>()) {
+    const std::string p = std::string(c.name) + "." + dtype_tag<T>() + ".";
+    INFO(p);
+    TensorList<T> xs, vs;
+    for (int k = 0; k < c.inputs; ++k) {
+      xs.push_back(golden_tensor<T>(g, p + "x" + std::to_string(k)).requires_grad_());
+      vs.push_back(golden_tensor<T>(g, p + "v" + std::to_string(k)));
+    }
+    const TensorList<T> ys = c.fn(xs);
+    TensorList<T> gs;
+    for (size_t k = 0; k < ys.size(); ++k) {
+      expect_golden(ys[k], g, p + "y" + std::to_string(k), 0, 0);
+      gs.push_back(golden_tensor<T>(g, p + "g" + std::to_string(k)).requires_grad_());
+    }
+    CHECK(g.count(p + "y" + std::to_string(ys.size())) == 0);  // as many pieces as PyTorch's
+    const TensorList<T> grads = tg::autograd::grad(ys, xs, gs, std::nullopt, true);
+    for (int k = 0; k < c.inputs; ++k) expect_golden(grads[k], g, p + "grad" + std::to_string(k), golden_rtol<T>(), 0);
+    const TensorList<T> ggs = tg::autograd::grad(grads, gs, vs);
+    for (size_t k = 0; k < ys.size(); ++k) expect_golden(ggs[k], g, p + "gg" + std::to_string(k), golden_rtol<T>(), 0);
+  }
+}
+
+TEMPLATE_TEST_CASE("arange and linspace give PyTorch's values bit for bit; one_hot its rows", "", float, double) {
+  using T = TestType;
+  const Golden& g = golden_file("vocab_indexing.txt");
+  for (int i = 0; g.count("arange." + std::to_string(i) + "." + dtype_tag<T>() + ".out"); ++i) {
+    const std::string p = "arange." + std::to_string(i) + "." + dtype_tag<T>() + ".";
+    const auto a = golden_tensor<double>(g, p + "params").to_vector();
+    INFO(p << " arange(" << a[0] << ", " << a[1] << ", " << a[2] << ")");
+    expect_golden(tg::arange<T>(a[0], a[1], a[2]), g, p + "out", 0, 0);
+  }
+  for (int i = 0; g.count("linspace." + std::to_string(i) + "." + dtype_tag<T>() + ".out"); ++i) {
+    const std::string p = "linspace." + std::to_string(i) + "." + dtype_tag<T>() + ".";
+    const auto a = golden_tensor<double>(g, p + "params").to_vector();
+    INFO(p << " linspace(" << a[0] << ", " << a[1] << ", " << a[2] << ")");
+    expect_golden(tg::linspace<T>(a[0], a[1], static_cast<int64_t>(a[2])), g, p + "out", 0, 0);
+  }
+  for (int i = 0; g.count("one_hot." + std::to_string(i) + ".out"); ++i) {
+    const std::string p = "one_hot." + std::to_string(i) + ".";
+    INFO(p);
+    const auto classes = static_cast<int64_t>(golden_tensor<double>(g, p + "params").item());
+    expect_golden(tg::one_hot(golden_tensor<T>(g, p + "index"), classes), g, p + "out", 0, 0);
+  }
 }
