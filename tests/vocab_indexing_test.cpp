@@ -156,3 +156,76 @@ TEMPLATE_TEST_CASE("arange and linspace give PyTorch's values bit for bit; one_h
     expect_golden(tg::one_hot(golden_tensor<T>(g, p + "index"), classes), g, p + "out", 0, 0);
   }
 }
+
+// ---- the error catalogue -------------------------------------------------------------------------
+
+TEST_CASE("the error catalogue: index values, dims, shapes and ranges refused, naming the op and the sizes") {
+  auto x = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
+  auto y = leaf({1, 2, 3, 4, 5, 6}, {3, 2});
+  const Watch watch(x, y);
+  const auto t = [](std::vector<double> v, const tg::Shape& s) { return tg::tensor<double>(std::move(v), s); };
+  const std::vector<std::pair<std::function<Td()>, std::string>> cases = {
+      // index values: not an integer, past the end, negative (index tensors do not count from the end)
+      {[&] { return x.select(0, 2); }, "select: index 2 is out of range for dim 0 of shape [2, 3] (expected -2 <= index < 2)"},
+      {[&] { return x.select(1, -4); }, "select: index -4 is out of range for dim 1 of shape [2, 3] (expected -3 <= index < 3)"},
+      {[&] { return x.index_select(0, t({2.5}, {1})); },
+       "index_select: index 2.5 at position 0 is not an integer (index tensors hold integer values, here in [0, 2) for dim 0 of size 2)"},
+      {[&] { return x.index_select(1, t({0, 3}, {2})); },
+       "index_select: index 3 is out of range for dim 1 of size 3 (expected 0 <= index < 3)"},
+      {[&] { return x.index_select(-1, t({0, -1}, {2})); },
+       "index_select: index -1 is out of range for dim -1 of size 3 (expected 0 <= index < 3)"},
+      {[&] { return x.gather(1, t({0, 2.5}, {1, 2})); },
+       "gather: index 2.5 at position 1 is not an integer (index tensors hold integer values, here in [0, 3) for dim 1 of size 3)"},
+      {[&] { return x.gather(1, t({0, 3}, {1, 2})); }, "gather: index 3 is out of range for dim 1 of size 3 (expected 0 <= index < 3)"},
+      {[&] { return x.gather(0, t({-1}, {1, 1})); }, "gather: index -1 is out of range for dim 0 of size 2 (expected 0 <= index < 2)"},
+      {[&] { return x.gather(1, t({0}, {1})); }, "gather: index of shape [1] must have as many dims as the input of shape [2, 3]"},
+      {[&] { return x.gather(0, t({0, 0, 0, 0}, {1, 4})); },
+       "gather: index of shape [1, 4] is larger than the input of shape [2, 3] at dim 1 (4 > 3; only dim 0 may be larger)"},
+      {[&] { return tg::one_hot(t({2.5}, {1}), 3); },
+       "one_hot: index 2.5 at position 0 is not an integer (index tensors hold integer values, here in [0, 3) for 3 classes)"},
+      {[&] { return tg::one_hot(t({1, 3}, {2}), 3); }, "one_hot: index 3 is out of range for 3 classes (expected 0 <= index < 3)"},
+      {[&] { return tg::one_hot(t({-1}, {1}), 3); }, "one_hot: index -1 is out of range for 3 classes (expected 0 <= index < 3)"},
+      {[&] { return tg::one_hot(t({-1, 0}, {2})); }, "one_hot: index -1 is out of range for 1 class (expected 0 <= index < 1)"},
+      // dims and shapes
+      {[&] { return x.permute({0, 0}); },
+       "permute: dims [0, 0] are not a permutation of the dims of a tensor of shape [2, 3] (dim 0 repeated)"},
+      {[&] { return x.permute({1, -2, 0}); },
+       "permute: dims [1, -2, 0] do not fit a tensor of shape [2, 3] (expected 2 dims, got 3)"},
+      {[&] { return x.permute({0, 2}); }, "permute: dim 2 is out of range for a tensor of shape [2, 3] (expected a dim in [-2, 1])"},
+      {[&] { return x.permute({-3, 0}); }, "permute: dim -3 is out of range for a tensor of shape [2, 3] (expected a dim in [-2, 1])"},
+      {[&] { return x.expand({2, 4}); },
+       "expand: the size 4 at dim 1 must match the existing size 3 (only size-1 dims expand; target shape [2, 4], tensor shape [2, 3])"},
+      {[&] { return x.expand({3}); }, "expand: the target shape [3] has fewer dims than the tensor of shape [2, 3]"},
+      {[&] { return x.expand({-1, 2, 3}); }, "expand: size -1 is not allowed in the new leading dim 0 (target shape [-1, 2, 3], tensor shape [2, 3])"},
+      {[&] { return tg::cat(std::vector<Td>{}); }, "cat: expected a non-empty list of tensors"},
+      {[&] { return tg::cat({x, t({1, 2, 3}, {3})}); },
+       "cat: tensors must have the same number of dims, got shapes [2, 3] (tensor 0) and [3] (tensor 1)"},
+      {[&] { return tg::cat({x, y}, 0); }, "cat: shapes [2, 3] and [3, 2] (tensor 1) must match except in dim 0 (sizes 3 and 2 at dim 1)"},
+      {[&] { return tg::cat({x, x, y}, -1); }, "cat: shapes [2, 3] and [3, 2] (tensor 2) must match except in dim 1 (sizes 2 and 3 at dim 0)"},
+      {[&] { return tg::stack({x, y}); }, "stack: expects each tensor to be equal size, but got [2, 3] at entry 0 and [3, 2] at entry 1"},
+      {[&] { return tg::stack(std::vector<Td>{}); }, "stack: expected a non-empty list of tensors"},
+      {[&] { return x.split(std::vector<int64_t>{1, 1}, 1)[0]; },
+       "split: split_sizes [1, 1] must be non-negative and sum to 3, the size of dim 1 of shape [2, 3]"},
+      {[&] { return x.split_with_sizes({4, -1}, -1)[0]; },
+       "split: split_sizes [4, -1] must be non-negative and sum to 3, the size of dim -1 of shape [2, 3]"},
+      {[&] { return tg::zeros<double>({0, 3}).chunk(int64_t(1) << 62)[0]; },
+       "chunk: 4611686018427387904 empty pieces of dim 0 of shape [0, 3] do not fit in memory (a dim of size 0 gives `chunks` "
+       "pieces, as torch.chunk)"},
+      // ranges
+      {[] { return tg::arange<double>(0, 1, 0); }, "arange: step must be nonzero"},
+      {[] { return tg::arange<double>(0, 1, -1); }, "arange: the range 0 -> 1 is inconsistent with the sign of step -1"},
+      {[] { return tg::arange<double>(1, 0, 0.5); }, "arange: the range 1 -> 0 is inconsistent with the sign of step 0.5"},
+      {[] { return tg::linspace<double>(0, 1, -1); }, "linspace: number of steps must be non-negative, got -1"},
+  };
+  for (const auto& [call, message] : cases) {
+    INFO(message);
+    check_refused(call, message, watch);
+  }
+}
+
+TEST_CASE("chunk of a size-0 dim gives `chunks` empty pieces, as torch 1.13's") {
+  const auto pieces = tg::zeros<double>({3, 0}).chunk(1000, 1);
+  REQUIRE(pieces.size() == 1000);
+  for (const auto& p : pieces) CHECK(p.shape() == tg::Shape{3, 0});
+  CHECK(tg::zeros<double>({2, 3}).chunk(5).size() == 2);  // pieces of one: fewer than asked for
+}
