@@ -371,6 +371,12 @@ TEMPLATE_TEST_CASE("clamp_min's gradient is masked: an inf or NaN gradient below
   CHECK(same_bits(gx[0], x.grad()));
   const auto gg = tg::autograd::grad({gx[0]}, {g2}, {tg::tensor<T>({inf, 2, 3, nan, inf, nan}, {6})});
   CHECK(same_bits(gg[0], tg::tensor<T>({0, 2, 3, nan, 0, 0}, {6})));
+  // a NaN bound: NaN everywhere and no gradient (torch 1.13's clamp_min fills the bound; clamp(x, NaN) keeps x)
+  auto x3 = x0.detach().requires_grad_();
+  const Tn y3 = x3.clamp_min(nan);
+  CHECK(same_bits(y3, tg::full<T>({6}, nan)));
+  y3.backward(tg::ones<T>({6}));
+  CHECK(same_bits(x3.grad(), tg::zeros<T>({6})));
 }
 
 TEST_CASE("the condition and the mask get no gradient; without grad mode nothing is recorded") {

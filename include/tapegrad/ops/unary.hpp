@@ -197,13 +197,16 @@ Tensor<T> gate(const Tensor<T>& g, const Tensor<T>& w) {
 
 }  // namespace detail
 
-// max(x, lo) elementwise (NaN stays NaN); the gradient passes where x >= lo,
-// masked (an inf or NaN g where x < lo gives 0, as PyTorch's where(self >= min, grad, 0)).
+// max(x, lo) elementwise (NaN stays NaN; a NaN lo gives NaN everywhere); the gradient passes
+// where x >= lo, masked (an inf or NaN g where x < lo gives 0, as PyTorch's
+// where(self >= min, grad, 0)).
 template <class T>
 Tensor<T> clamp_min(const Tensor<T>& x, double lo) {
   x.checked("clamp_min");
   const T v = static_cast<T>(lo);
-  Tensor<T> y = detail::map_tensor(x, [v](T e) { return std::max(e, v); });
+  // a NaN bound gives NaN everywhere, as torch 1.13's clamp_min_out fills it (clamp(x, NaN) does not)
+  Tensor<T> y = std::isnan(v) ? detail::make_tensor<T>(x.sizes()).fill_(v)
+                              : detail::map_tensor(x, [v](T e) { return std::max(e, v); });
   if (detail::any_requires_grad(x)) {
     detail::record(y, "ClampMinBackward", [x, v](const Tensor<T>& g, detail::GradOut<T>& in) {
       in[0] = detail::gate(g, detail::map_tensor(x, [v](T e) { return e >= v ? T(1) : T(0); }));
