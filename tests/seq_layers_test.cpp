@@ -202,7 +202,7 @@ TEST_CASE("embedding refuses non-integer, negative and out-of-range indices and 
   check_refused([&] { return F::embedding(tg::tensor<double>({-1}, {1}), weight); },
                 "embedding: index -1 is out of range for 5 embeddings (expected 0 <= index < 5)", watch);
   check_refused([&] { return F::embedding(tg::tensor<double>({0, 1, 1.5}, {3}), weight); },
-                "embedding: index 1.5 at position 2 is not an integer (index tensors hold integer values)", watch);
+                "embedding: index 1.5 at position 2 is not an integer (index tensors hold integer values, here in [0, 5) for 5 embeddings)", watch);
   check_refused([&] { return F::embedding(tg::tensor<double>({0}, {1}), tg::ones<double>({4})); },
                 "embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape [4]", watch);
   check_refused([&] { return F::embedding(tg::tensor<double>({0}, {1}), weight, 5); },

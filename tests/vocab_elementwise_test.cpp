@@ -351,6 +351,34 @@ TEST_CASE("a masked-out gradient is 0 even when it is inf or NaN, as PyTorch's w
   CHECK(z.grad().to_vector()[3] == 1);
 }
 
+TEMPLATE_TEST_CASE("clamp_min's gradient is masked: an inf or NaN gradient below the bound gives 0, as PyTorch's", "", float, double) {
+  using T = TestType;
+  using Tn = tg::Tensor<T>;
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  // torch.clamp_min(x, -0.5).backward(g) in torch 1.13: grad [0, -inf, inf, nan, 0, 0]
+  const Tn x0 = tg::tensor<T>({-2, -0.5, 0, 1, nan, -1}, {6});
+  const Tn g = tg::tensor<T>({inf, -inf, inf, nan, inf, nan}, {6});
+  auto x = x0.detach().requires_grad_();
+  const Tn y = tg::clamp_min(x, -0.5);
+  CHECK(same_bits(y, tg::tensor<T>({-0.5, -0.5, 0, 1, nan, -0.5}, {6})));
+  CHECK(same_bits(x.clamp_min(-0.5), y));
+  y.backward(g);
+  CHECK(same_bits(x.grad(), tg::tensor<T>({0, -inf, inf, nan, 0, 0}, {6})));
+  // under create_graph the gradient is itself masked in g: its backward passes gg where x >= -0.5
+  auto x2 = x0.detach().requires_grad_();
+  auto g2 = g.detach().requires_grad_();
+  const auto gx = tg::autograd::grad({tg::clamp_min(x2, -0.5)}, {x2}, {g2}, std::nullopt, true);
+  CHECK(same_bits(gx[0], x.grad()));
+  const auto gg = tg::autograd::grad({gx[0]}, {g2}, {tg::tensor<T>({inf, 2, 3, nan, inf, nan}, {6})});
+  CHECK(same_bits(gg[0], tg::tensor<T>({0, 2, 3, nan, 0, 0}, {6})));
+  // a NaN bound: NaN everywhere and no gradient (torch 1.13's clamp_min fills the bound; clamp(x, NaN) keeps x)
+  auto x3 = x0.detach().requires_grad_();
+  const Tn y3 = x3.clamp_min(nan);
+  CHECK(same_bits(y3, tg::full<T>({6}, nan)));
+  y3.backward(tg::ones<T>({6}));
+  CHECK(same_bits(x3.grad(), tg::zeros<T>({6})));
+}
+
 TEST_CASE("the condition and the mask get no gradient; without grad mode nothing is recorded") {
   auto cond = tg::tensor<double>({1, 0}, {2}).requires_grad_();
   auto a = tg::tensor<double>({1, 2}, {2}).requires_grad_();

@@ -11,29 +11,9 @@
 #include "activation.hpp"
 #include "unary.hpp"
 
+// detail::gate(g, w), the masked gradient of where, masked_fill, clamp, minimum and maximum, is
+// in unary.hpp (clamp_min's uses it too).
 namespace tapegrad {
-namespace detail {
-
-// g * w where w != 0, else 0 (w a constant tensor of g's shape, values 0, 1/2 or 1): the masked
-// gradient of where, masked_fill, clamp, minimum and maximum. A zero weight gives 0 even for an
-// inf or NaN g, as PyTorch's where(mask, grad, 0) does; g * 1 and g * 0.5 are g and g / 2 exactly.
-// Linear in g, so its own backward is gate(gg, w).
-template <class T>
-Tensor<T> gate(const Tensor<T>& g, const Tensor<T>& w);
-
-template <class T>
-TAPEGRAD_COLD void record_gate(Tensor<T>& out, const Tensor<T>& g, const Tensor<T>& w) {
-  record(out, "WhereBackward0", [w](const Tensor<T>& gg, GradOut<T>& in) { in[0] = gate(gg, w); }, g);
-}
-
-template <class T>
-Tensor<T> gate(const Tensor<T>& g, const Tensor<T>& w) {
-  Tensor<T> out = zip_tensor(g, w, [](T gv, T wv) { return wv == T(0) ? T(0) : gv * wv; });
-  if (any_requires_grad(g)) record_gate(out, g, w);
-  return out;
-}
-
-}  // namespace detail
 
 template <class T>
 Tensor<T> sin(const Tensor<T>& x);

@@ -37,7 +37,8 @@ TAPEGRAD_COLD inline std::string describe_bound(const IndexBound& b) {
 template <class T>
 [[noreturn]] TAPEGRAD_COLD void index_error(const IndexBound& b, T v, int64_t k) {
   if (!(std::isfinite(v) && v == std::floor(v))) {
-    fail(b.op, ": index ", v, " at position ", k, " is not an integer (index tensors hold integer values)");
+    fail(b.op, ": index ", v, " at position ", k, " is not an integer (index tensors hold integer values, here in [0, ",
+         b.size, ") ", describe_bound(b), ")");
   }
   fail(b.op, ": index ", v, " is out of range ", describe_bound(b), " (expected 0 <= index < ", b.size, ")");
 }

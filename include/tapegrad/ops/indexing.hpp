@@ -147,7 +147,7 @@ Tensor<T> one_hot(const Tensor<T>& index, int64_t num_classes = -1) {
     detail::check(!(largest >= T(1e9)), "one_hot: the largest index ", largest, " is too large to infer num_classes from");
     num_classes = largest >= 0 ? static_cast<int64_t>(largest) + 1 : 0;
   }
-  const detail::IndexValues k = detail::index_values(index, detail::IndexBound{"one_hot", num_classes, "classes"});
+  const detail::IndexValues k = detail::index_values(index, detail::IndexBound{"one_hot", num_classes, num_classes == 1 ? "class" : "classes"});
   Dims os = si;
   os.push_back(num_classes, "one_hot");
   Tensor<T> out = detail::make_tensor<T>(os).fill_(T(0));

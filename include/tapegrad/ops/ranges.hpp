@@ -4,7 +4,8 @@
 // fuses each multiply-add it can): runs of 2 * W values (W = 32 bytes / sizeof(T)) go as
 // vectors of W from a base, the rest one by one. Larger than 32768 values, PyTorch splits the
 // work among its threads and its vectors start where each thread's range does: those values
-// can differ from PyTorch's by an ulp.
+// can differ from PyTorch's by an ulp (with one thread they are the same: checked against torch
+// 1.13 for arange of 54055 and linspace of 70001 values, float and double).
 #include <cmath>
 #include <cstdint>
 

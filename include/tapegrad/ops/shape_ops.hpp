@@ -239,10 +239,12 @@ Tensor<T> cat(const std::vector<Tensor<T>>& tensors, int64_t dim = 0) {
   os[d] = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Dims& s = tensors[i].checked("cat").sizes;
-    bool same = s.size() == first.size();
-    for (int k = 0; same && k < s.size(); ++k) same = k == d || s[k] == first[k];
-    detail::check(same, "cat: shapes ", first, " and ", s, " (tensor ", i,
-                  ") must match except in dim ", d);
+    detail::check(s.size() == first.size(), "cat: tensors must have the same number of dims, got shapes ", first,
+                  " (tensor 0) and ", s, " (tensor ", i, ")");
+    for (int k = 0; k < s.size(); ++k) {
+      detail::check(k == d || s[k] == first[k], "cat: shapes ", first, " and ", s, " (tensor ", i,
+                    ") must match except in dim ", d, " (sizes ", first[k], " and ", s[k], " at dim ", k, ")");
+    }
     os[d] += s[d];
   }
   Tensor<T> out = detail::make_tensor<T>(os);

@@ -1,6 +1,8 @@
 #pragma once
 // split and chunk: a tensor cut along a dim into pieces, each a narrow of it with its own
 // node, so every piece's gradient flows back into its place (a piece never used gives zeros).
+#include <cstdint>
+#include <new>
 #include <vector>
 
 #include "shape_ops.hpp"
@@ -62,7 +64,8 @@ std::vector<Tensor<T>> split_with_sizes(const Tensor<T>& x, const std::vector<in
 }
 
 // At most `chunks` pieces along dim, as torch.chunk: pieces of ceil(size / chunks), so there
-// may be fewer than `chunks`; a dim of size 0 gives `chunks` empty pieces.
+// may be fewer than `chunks`; a dim of size 0 gives `chunks` empty pieces (torch 1.13's too), a
+// count of pieces that does not fit in memory an Error (torch's is std::bad_alloc).
 template <class T>
 std::vector<Tensor<T>> chunk(const Tensor<T>& x, int64_t chunks, int64_t dim = 0) {
   const Dims& s = x.checked("chunk").sizes;
@@ -70,7 +73,21 @@ std::vector<Tensor<T>> chunk(const Tensor<T>& x, int64_t chunks, int64_t dim = 0
   detail::check(chunks > 0, "chunk: chunks must be positive, got ", chunks);
   const int d = detail::normalize_dim(dim, s.size(), "chunk", s);
   const int64_t size = s[d];
-  if (size == 0) return detail::split_pieces(x, d, std::vector<int64_t>(static_cast<size_t>(chunks), 0));
+  if (size == 0) {
+    std::vector<Tensor<T>> pieces;
+    const auto too_many = [&] {
+      detail::fail("chunk: ", chunks, " empty pieces of dim ", dim, " of shape ", s,
+                   " do not fit in memory (a dim of size 0 gives `chunks` pieces, as torch.chunk)");
+    };
+    if (static_cast<uint64_t>(chunks) > pieces.max_size()) too_many();
+    try {
+      pieces.reserve(static_cast<size_t>(chunks));
+    } catch (const std::bad_alloc&) {
+      too_many();
+    }
+    for (int64_t k = 0; k < chunks; ++k) pieces.push_back(detail::narrow_values(x, d, 0, 0));
+    return pieces;
+  }
   return split(x, size / chunks + (size % chunks != 0), dim);  // ceil, without overflow
 }
 

@@ -174,15 +174,42 @@ Tensor<T> relu(const Tensor<T>& x) {
   return y;
 }
 
-// max(x, lo) elementwise (NaN stays NaN); the gradient passes where x >= lo.
+namespace detail {
+
+// g * w where w != 0, else 0 (w a constant tensor of g's shape, values 0, 1/2 or 1): the masked
+// gradient of where, masked_fill, clamp, clamp_min, minimum and maximum. A zero weight gives 0 even for an
+// inf or NaN g, as PyTorch's where(mask, grad, 0) does; g * 1 and g * 0.5 are g and g / 2 exactly.
+// Linear in g, so its own backward is gate(gg, w).
+template <class T>
+Tensor<T> gate(const Tensor<T>& g, const Tensor<T>& w);
+
+template <class T>
+TAPEGRAD_COLD void record_gate(Tensor<T>& out, const Tensor<T>& g, const Tensor<T>& w) {
+  record(out, "WhereBackward0", [w](const Tensor<T>& gg, GradOut<T>& in) { in[0] = gate(gg, w); }, g);
+}
+
+template <class T>
+Tensor<T> gate(const Tensor<T>& g, const Tensor<T>& w) {
+  Tensor<T> out = zip_tensor(g, w, [](T gv, T wv) { return wv == T(0) ? T(0) : gv * wv; });
+  if (any_requires_grad(g)) record_gate(out, g, w);
+  return out;
+}
+
+}  // namespace detail
+
+// max(x, lo) elementwise (NaN stays NaN; a NaN lo gives NaN everywhere); the gradient passes
+// where x >= lo, masked (an inf or NaN g where x < lo gives 0, as PyTorch's
+// where(self >= min, grad, 0)).
 template <class T>
 Tensor<T> clamp_min(const Tensor<T>& x, double lo) {
   x.checked("clamp_min");
   const T v = static_cast<T>(lo);
-  Tensor<T> y = detail::map_tensor(x, [v](T e) { return std::max(e, v); });
+  // a NaN bound gives NaN everywhere, as torch 1.13's clamp_min_out fills it (clamp(x, NaN) does not)
+  Tensor<T> y = std::isnan(v) ? detail::make_tensor<T>(x.sizes()).fill_(v)
+                              : detail::map_tensor(x, [v](T e) { return std::max(e, v); });
   if (detail::any_requires_grad(x)) {
     detail::record(y, "ClampMinBackward", [x, v](const Tensor<T>& g, detail::GradOut<T>& in) {
-      in[0] = g * detail::map_tensor(x, [v](T e) { return e >= v ? T(1) : T(0); });
+      in[0] = detail::gate(g, detail::map_tensor(x, [v](T e) { return e >= v ? T(1) : T(0); }));
     }, x);
   }
   return y;
