@@ -168,14 +168,14 @@ TEMPLATE_TEST_CASE("MultiheadAttention with PyTorch's weights gives PyTorch's ou
     // Float gradients are sums over batch, heads and sequence, added in another order than
     // PyTorch's MKL and through other exp and softmax kernels: their rounding errors scale
     // with the summands, so an element that cancels to near 0 is off by float's error of the
-    // tensor's largest values. Three times float's forward tolerance, relative to each element
-    // and to the tensor's largest (double's stays 1e-12).
+    // tensor's largest values. Three times float's forward tolerance relative to each element,
+    // plus float's forward tolerance of the tensor's largest (double's stays 1e-12).
     const double rtol = 3 * rtol_of<T>(), atol = 3 * atol_of<T>();
     auto expect_gradient = [&](const tg::Tensor<T>& grad, const std::string& name) {
       const tg::Tensor<T> expected = golden_tensor<T>(g, name);
       double largest = 0;
       for (int64_t i = 0; i < expected.numel(); ++i) largest = std::max(largest, std::abs(double(expected.data()[i])));
-      expect_golden(grad, g, name, rtol, std::is_same_v<T, float> ? atol + rtol * largest : atol);
+      expect_golden(grad, g, name, rtol, std::is_same_v<T, float> ? atol + rtol_of<T>() * largest : atol);
     };
     expect_gradient(query.grad(), p + "grad_query");
     if (g.count(p + "grad_key")) expect_gradient(key.grad(), p + "grad_key");
@@ -271,4 +271,14 @@ TEST_CASE("MultiheadAttention refuses bad sizes, inputs and masks, changing noth
     CHECK(param.grad().defined());
   }
   CHECK(weights.sizes() == tg::Dims{2, 3, 4});
+}
+
+TEST_CASE("causal attention over no keys gives zeros") {
+  // is_causal masks inside the softmax (no mask tensor): a softmax over an empty dim of keys
+  // gives no weights, and the output is the empty product, zeros, as PyTorch's math path gives
+  tg::manual_seed(3);
+  const Td q = tg::randn<double>({2, 3, 4}), k = tg::empty<double>({2, 0, 4}), v = tg::empty<double>({2, 0, 5});
+  const Td out = tg::nn::functional::scaled_dot_product_attention(q, k, v, Td(), 0.0, true);
+  REQUIRE(out.shape() == tg::Shape{2, 3, 5});
+  CHECK(out.to_vector() == std::vector<double>(30, 0.0));
 }

@@ -221,8 +221,10 @@ TAPEGRAD_NOINLINE void sqrt_values(const T* x, T* y, int64_t n, bool inverse) {
 }
 
 #if TAPEGRAD_EIGEN_PACKETS
-// exp of a packet: Eigen's pexp, but exactly 0 where exp underflows to 0 (Eigen clamps the
-// argument first, so its exp(-inf) is about 2^-127: a masked attention weight must be 0).
+// exp of a packet: Eigen's pexp, but exactly 0 below -104 (float) or -746 (double), where exp
+// underflows to 0: Eigen clamps the argument at -88.7 first, so its exp(-inf) is about 2^-128,
+// and a masked attention weight must be 0. Between the two, exp's subnormals come out as
+// Eigen's 2^-128-ish value.
 template <class P>
 P exp_packet(const P& x) {
   using namespace Eigen::internal;

@@ -47,7 +47,9 @@ T exp_shifted_sum(const T* a, T* b, int64_t n, T m, bool log) {
 
 // softmax (log_softmax with `log`) of x along layout l's dim. With `causal_rows` L > 0 (a
 // softmax over the last dim of scores (..., L, S)), line i of each L sees only its first i + 1
-// values, the others' weights exactly 0: softmax(x + causal mask) without the mask's tensor.
+// values, the others' weights exactly 0 (log: -inf): softmax(x + causal mask) without the
+// mask's tensor, except that a masked value is never read, so a NaN or inf score there does
+// not make its row NaN as NaN + -inf would.
 template <class T>
 Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log, int64_t causal_rows = 0) {
   Tensor<T> y = make_tensor<T>(x.sizes());
@@ -58,9 +60,9 @@ Tensor<T> softmax_values(const Tensor<T>& x, const ReduceLayout& l, bool log, in
     const T* a = px + base;
     T* b = py + base;
     int64_t n = l.n;
-    if (causal_rows > 0) {  // inner == 1: line base / n is query row (base / n) % L
+    if (causal_rows > 0 && n > 0) {  // inner == 1: line base / n is query row (base / n) % L
       n = std::min(l.n, (base / l.n) % causal_rows + 1);
-      std::fill(b + n, b + l.n, T(0));
+      std::fill(b + n, b + l.n, log ? -std::numeric_limits<T>::infinity() : T(0));
     }
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t k = 0; k < n; ++k) m = std::isnan(a[k * st]) || a[k * st] > m ? a[k * st] : m;
