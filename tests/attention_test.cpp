@@ -13,17 +13,6 @@ using Inputs = std::vector<Td>;
 
 namespace {
 
-Td leaf_randn(const tg::Shape& s) { return tg::randn<double>(s).requires_grad_(); }
-
-template <class T>
-double rtol_of() {
-  return std::is_same_v<T, float> ? 1e-5 : 1e-12;
-}
-template <class T>
-double atol_of() {
-  return std::is_same_v<T, float> ? 1e-6 : 1e-13;
-}
-
 // The golden tensor `name` if the file has it, else an undefined tensor.
 template <class T>
 tg::Tensor<T> optional_golden(const Golden& g, const std::string& name) {

@@ -12,16 +12,7 @@ using namespace tapegrad_test;
 using Td = tg::Tensor<double>;
 using Inputs = std::vector<Td>;
 
-// Seeds the global generator and reports the seed with every failure below it, so it replays.
-#define SEED(value)               \
-  const uint64_t seed_ = (value); \
-  tg::manual_seed(seed_);         \
-  INFO("tg::manual_seed(" << seed_ << ")")
-
 namespace {
-
-// A leaf of standard normal values that requires grad.
-Td leaf_randn(const tg::Shape& s) { return tg::randn<double>(s).requires_grad_(); }
 
 // Normal values pushed at least `margin` away from 0, where abs and relu have kinks and 1/x a pole.
 Td leaf_nonzero(const tg::Shape& s, double margin = 0.5) {

@@ -10,27 +10,6 @@ using namespace tapegrad_test;
 using Td = tg::Tensor<double>;
 using Inputs = std::vector<Td>;
 
-#define SEED(value)               \
-  const uint64_t seed_ = (value); \
-  tg::manual_seed(seed_);         \
-  INFO("tg::manual_seed(" << seed_ << ")")
-
-namespace {
-
-Td leaf_randn(const tg::Shape& s) { return tg::randn<double>(s).requires_grad_(); }
-
-// check_close with the tolerance of T: float's results against PyTorch's own float results.
-template <class T>
-double rtol_of() {
-  return std::is_same_v<T, float> ? 1e-5 : 1e-12;
-}
-template <class T>
-double atol_of() {
-  return std::is_same_v<T, float> ? 1e-6 : 1e-13;
-}
-
-}  // namespace
-
 // ---- gradcheck and gradgradcheck ---------------------------------------------------------------
 
 TEST_CASE("gradcheck: embedding with respect to the weight, repeated indices, 1-d and 2-d indices") {

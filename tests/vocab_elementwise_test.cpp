@@ -15,17 +15,10 @@ using namespace tapegrad_test;
 using Td = tg::Tensor<double>;
 using Inputs = std::vector<Td>;
 
-#define SEED(value)               \
-  const uint64_t seed_ = (value); \
-  tg::manual_seed(seed_);         \
-  INFO("tg::manual_seed(" << seed_ << ")")
-
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-Td leaf_randn(const tg::Shape& s) { return tg::randn<double>(s).requires_grad_(); }
 
 // Gradients against PyTorch's: products of values each within an ulp, plus an absolute part for
 // expm1's g * (y + 1), where an ulp of y near -1 shows through the cancellation.

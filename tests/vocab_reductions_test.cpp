@@ -12,25 +12,9 @@ using namespace tapegrad_test;
 using Td = tg::Tensor<double>;
 using Inputs = std::vector<Td>;
 
-#define SEED(value)               \
-  const uint64_t seed_ = (value); \
-  tg::manual_seed(seed_);         \
-  INFO("tg::manual_seed(" << seed_ << ")")
-
 namespace {
 
 constexpr int64_t kAll = 99;  // the golden files' dim for a reduction over all elements
-
-Td leaf_randn(const tg::Shape& s) { return tg::randn<double>(s).requires_grad_(); }
-
-template <class T>
-double rtol_of() {
-  return std::is_same_v<T, float> ? 1e-5 : 1e-12;
-}
-template <class T>
-double atol_of() {
-  return std::is_same_v<T, float> ? 1e-6 : 1e-13;
-}
 
 // The names "<prefix><i>.<tag>." of a golden file's cases of one kind, e.g. "topk.3.f32.".
 std::vector<std::string> cases_of(const Golden& g, const std::string& prefix, const std::string& tag) {

@@ -161,6 +161,20 @@ tg::Tensor<T> golden_tensor(const Golden& g, const std::string& name) {
   return to_tensor<T>(golden_entry(g, name));
 }
 
+// Tolerances of T for results against PyTorch's own results in that type: float's within a
+// few ulps of PyTorch's float kernels, double's to 1e-12.
+template <class T>
+double rtol_of() {
+  return std::is_same_v<T, float> ? 1e-5 : 1e-12;
+}
+template <class T>
+double atol_of() {
+  return std::is_same_v<T, float> ? 1e-6 : 1e-13;
+}
+
+// A double leaf of shape s drawn from randn on the default generator, requiring grad.
+inline tg::Tensor<double> leaf_randn(const tg::Shape& s) { return tg::randn<double>(s).requires_grad_(); }
+
 // The part of a golden name that tells the dtype: "f32" for float, "f64" for double.
 template <class T>
 std::string dtype_tag() {
@@ -286,3 +300,9 @@ void check_refused(F&& call, const std::string& message, const Watch& watch) {
 }
 
 }  // namespace tapegrad_test
+
+// Seeds the global generator and reports the seed with every failure below it, so it replays.
+#define SEED(value)               \
+  const uint64_t seed_ = (value); \
+  tg::manual_seed(seed_);         \
+  INFO("tg::manual_seed(" << seed_ << ")")
