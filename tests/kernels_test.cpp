@@ -163,9 +163,9 @@ TEMPLATE_TEST_CASE("direct convolution kernels match the im2col path", "", float
       bad += disagreements(dx, dx_lowered, s.Og() * s.kh * s.kw);
       ++input_grad;
     }
-    REQUIRE(dc::weight_grad_is_direct(s, x.data()));
+    REQUIRE(dc::weight_grad_is_direct<T>(s));
     std::vector<T> dw(s.O * s.K()), dw_lowered(dw.size());
-    dc::weight_grad_direct(s, x.data(), g.data(), dw.data());
+    REQUIRE(dc::weight_grad_direct(s, x.data(), g.data(), dw.data()));
     dc::weight_grad_lowered(s, x.data(), g.data(), dw_lowered.data());
     bad += disagreements(dw, dw_lowered, s.N * s.HWo());
     ++weight_grad;
@@ -186,11 +186,12 @@ TEMPLATE_TEST_CASE("a non-finite input takes the weight gradient off the direct 
   const auto g = random_values<T>(rng, s.N * s.O * s.HWo());
   x[1 * s.W + 13] = std::numeric_limits<T>::infinity();  // channel 0, row 1, the last column
   REQUIRE(dc::forward_is_direct<T>(s));
-  CHECK_FALSE(dc::weight_grad_is_direct(s, x.data()));
+  REQUIRE(dc::weight_grad_is_direct<T>(s));
   std::vector<T> dw(s.O * s.K()), dw_lowered(dw.size()), dw_direct(dw.size());
+  CHECK_FALSE(dc::weight_grad_direct(s, x.data(), g.data(), dw_direct.data()));  // it refuses
   dc::weight_grad_values(s, x.data(), g.data(), dw.data());
   dc::weight_grad_lowered(s, x.data(), g.data(), dw_lowered.data());
-  dc::weight_grad_direct(s, x.data(), g.data(), dw_direct.data());
+  dc::weight_grad_direct(s, x.data(), g.data(), dw_direct.data(), /*finite_only=*/false);  // what it would give
   int64_t infinite = 0, mismatched = 0, direct_nan = 0;
   for (size_t i = 0; i < dw.size(); ++i) {
     infinite += std::isinf(dw[i]);

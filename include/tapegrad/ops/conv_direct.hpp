@@ -17,6 +17,7 @@
 // input holds an infinity or NaN (convolution.hpp then takes the im2col path).
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "gemm.hpp"
@@ -33,8 +34,11 @@ struct DirectTile {
   static constexpr bool kWide = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32;
   static constexpr int kOut = kWide ? 8 : 4;      // forward: output channels per tile
   static constexpr int kUnits = kWide ? 3 : 2;    // forward: packets of output columns per tile
-  static constexpr int kGradOut = 4;                  // weight grad: output channels per tile
-  static constexpr int kTaps = 6;                 // weight grad: filter taps per tile
+  // weight grad: output channels x filter taps per tile; its accumulators, a packet of g per
+  // channel and one of x per tap all in registers (4 x 5 + 4 + 5 = 29 of 32; 4 x 6 spilled
+  // two accumulators to the stack, 2 x 4 + 2 + 4 = 14 of 16)
+  static constexpr int kGradOut = kWide ? 4 : 2;
+  static constexpr int kTaps = kWide ? 5 : 4;
 };
 
 // Where a direct kernel reads: `planes` source planes copied into a buffer of planes Hp x Wp,
@@ -70,24 +74,60 @@ bool lanes_well_used(int64_t Wo) {
   return Wo * 4 >= (Wo + ps - 1) / ps * ps * 3;
 }
 
-// The source planes (L.planes, H, W) into the zero-bordered buffer (L.planes, Hp, Wp).
+// Row building in packets: row[0, width) = s[q] where mask[q] has all its bits set, else 0. The
+// last packet ends at the row's end, over the one before it, so nothing is written past the
+// row; s[0, width) must be readable (values outside the mask are read and dropped). width >= ps.
+template <class T>
+inline void masked_row(const T* s, const T* mask, int64_t width, T* row) {
+  using namespace Eigen::internal;
+  using P = typename DirectTile<T>::Packet;
+  constexpr int64_t ps = DirectTile<T>::kPacket;
+  for (int64_t off = 0;; off += ps) {
+    off = std::min(off, width - ps);
+    pstoreu(row + off, pand(ploadu<P>(s + off), ploadu<P>(mask + off)));
+    if (off == width - ps) return;
+  }
+}
+
+// mask[0, width) with all bits set in [q0, q1), zero elsewhere: masked_row's mask.
+template <class T>
+void row_mask(int64_t q0, int64_t q1, int64_t width, T* mask) {
+  std::fill_n(mask, width, T(0));
+  std::memset(static_cast<void*>(mask + q0), 0xFF, static_cast<std::size_t>(q1 - q0) * sizeof(T));
+}
+
+// The source planes (L.planes, H, W) into the zero-bordered buffer (L.planes, Hp, Wp). The rows
+// holding source values go in packets (masked_row), each reading a whole buffer row's width from
+// the source (the neighbouring rows' values are dropped), unless that would read outside it.
 template <class T>
 TAPEGRAD_NOINLINE void pad_planes(const DirectLayout& L, const T* src, int64_t H, int64_t W, T* buf) {
-  const int64_t q0 = std::clamp<int64_t>(L.left, 0, L.Wp), q1 = std::clamp<int64_t>(L.left + W, 0, L.Wp);
+  constexpr int64_t ps = DirectTile<T>::kPacket;
+  const int64_t Wp = L.Wp, plane = L.Hp * Wp, source_size = L.planes * H * W;
+  const int64_t q0 = std::clamp<int64_t>(L.left, 0, Wp), q1 = std::clamp<int64_t>(L.left + W, 0, Wp);
+  if (q1 <= q0) {
+    std::fill_n(buf, L.planes * plane, T(0));
+    return;
+  }
+  const int64_t r0 = std::clamp<int64_t>(L.top, 0, L.Hp), r1 = std::clamp<int64_t>(L.top + H, r0, L.Hp);  // source rows
+  const bool packets = Wp >= ps;
+  gemm_impl::PoolBuffer<T> mask(packets ? Wp : 0);
+  if (packets) row_mask(q0, q1, Wp, mask.data);
   for (int64_t c = 0; c < L.planes; ++c) {
-    for (int64_t r = 0; r < L.Hp; ++r) {
-      T* row = buf + (c * L.Hp + r) * L.Wp;
-      const int64_t sr = r - L.top;
-      if (sr < 0 || sr >= H || q1 <= q0) {
-        std::fill_n(row, L.Wp, T(0));
+    T* out = buf + c * plane;
+    std::fill_n(out, r0 * Wp, T(0));
+    for (int64_t r = r0; r < r1; ++r) {
+      T* row = out + r * Wp;
+      const int64_t first = (c * H + r - L.top) * W - L.left;  // src[first + q] = the source's column q - left
+      if (packets && first >= 0 && first + Wp <= source_size) {
+        masked_row(src + first, mask.data, Wp, row);
         continue;
       }
-      const T* s = src + (c * H + sr) * W - L.left;  // s[q] = the source's column q - left
       // plain loops: the rows are short, and a call to memcpy / memset per row costs more
       for (int64_t q = 0; q < q0; ++q) row[q] = T(0);
-      for (int64_t q = q0; q < q1; ++q) row[q] = s[q];
-      for (int64_t q = q1; q < L.Wp; ++q) row[q] = T(0);
+      for (int64_t q = q0; q < q1; ++q) row[q] = src[first + q];
+      for (int64_t q = q1; q < Wp; ++q) row[q] = T(0);
     }
+    std::fill_n(out + r1 * Wp, (L.Hp - r1) * Wp, T(0));
   }
 }
 

@@ -127,11 +127,11 @@ template <class T>
 bool input_grad_is_direct(const Geometry& s) {
   return !s.pointwise() && s.sh == 1 && s.sw == 1 && s.Og() * s.kh * s.kw >= kShortFilter && lanes_well_used<T>(s.W);
 }
-// Lanes past a row's end multiply zeros by input values: exact only for finite inputs.
+// Lanes past a row's end multiply zeros by input values: exact only for finite inputs, which
+// weight_grad_direct checks as it goes.
 template <class T>
-bool weight_grad_is_direct(const Geometry& s, const T* x) {
-  return !s.pointwise() && s.sw == 1 && s.K() >= kShortFilter && lanes_well_used<T>(s.Wo) &&
-         Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, s.N * s.C * s.HW()).allFinite();
+bool weight_grad_is_direct(const Geometry& s) {
+  return !s.pointwise() && s.sw == 1 && s.K() >= kShortFilter && lanes_well_used<T>(s.Wo);
 }
 
 // Offsets of a layout's taps and units, from the pool.
@@ -194,9 +194,11 @@ TAPEGRAD_NOINLINE void input_grad_direct(const Geometry& s, const T* g, const T*
 // dw = the weight gradient at x for g, as weight_grad_values. Samples go a chunk at a time, their
 // padded inputs and gradients in L2 (the gradients as (Og, chunk, units) packets, so that a
 // tile's steps over the chunk's units are contiguous); each tile's packets of partial sums wait
-// in memory between chunks and are reduced at the end.
+// in memory between chunks and are reduced at the end. With `finite_only`, returns false (dw
+// unspecified) as soon as a chunk's input holds an infinity or NaN: checked in the padded copy,
+// while it is in cache, rather than over x before.
 template <class T>
-TAPEGRAD_NOINLINE void weight_grad_direct(const Geometry& s, const T* x, const T* g, T* dw) {
+TAPEGRAD_NOINLINE bool weight_grad_direct(const Geometry& s, const T* x, const T* g, T* dw, bool finite_only = true) {
   using Tl = DirectTile<T>;
   constexpr int64_t ps = Tl::kPacket, mo = Tl::kGradOut, mt = Tl::kTaps;
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K();
@@ -207,6 +209,9 @@ TAPEGRAD_NOINLINE void weight_grad_direct(const Geometry& s, const T* x, const T
   const DirectOffsets offsets(L);
   gemm_impl::PoolBuffer<T> xbuf(chunk * x_size), gbuf(chunk * g_size), acc(out_blocks * tap_blocks * tile_size);
   gemm_impl::PoolBuffer<int64_t> x_offsets(chunk * U);  // step (k, u): sample k's unit u
+  const int64_t padded_width = L.segments * ps, g_size_all = s.N * s.O * s.HWo();
+  gemm_impl::PoolBuffer<T> g_mask(padded_width);  // g's rows into gbuf in packets (masked_row)
+  row_mask(int64_t(0), s.Wo, padded_width, g_mask.data);
   for (int64_t k = 0; k < chunk; ++k) {
     for (int64_t u = 0; u < U; ++u) x_offsets.data[k * U + u] = k * x_size + offsets.units.data[u];
   }
@@ -216,13 +221,19 @@ TAPEGRAD_NOINLINE void weight_grad_direct(const Geometry& s, const T* x, const T
       const int64_t samples = std::min(chunk, s.N - n0), row = samples * U * ps;  // row: one channel's steps
       for (int64_t k = 0; k < samples; ++k) {
         const int64_t n = n0 + k;
-        pad_planes(L, x + (n * s.C + g_ * Cg) * s.HW(), s.H, s.W, xbuf.data + k * x_size);
+        T* xk = xbuf.data + k * x_size;
+        pad_planes(L, x + (n * s.C + g_ * Cg) * s.HW(), s.H, s.W, xk);
+        if (finite_only && !Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(xk, x_size).allFinite()) return false;
         for (int64_t o = 0; o < Og; ++o) {  // g's rows, each padded with zeros to whole packets
           for (int64_t oh = 0; oh < s.Ho; ++oh) {
-            const T* src = g + ((n * s.O + g_ * Og + o) * s.Ho + oh) * s.Wo;
-            T* dst = gbuf.data + o * row + (k * s.Ho + oh) * L.segments * ps;
-            for (int64_t q = 0; q < s.Wo; ++q) dst[q] = src[q];
-            for (int64_t q = s.Wo; q < L.segments * ps; ++q) dst[q] = T(0);
+            const int64_t first = ((n * s.O + g_ * Og + o) * s.Ho + oh) * s.Wo;
+            T* dst = gbuf.data + o * row + (k * s.Ho + oh) * padded_width;
+            if (first + padded_width <= g_size_all) {
+              masked_row(g + first, g_mask.data, padded_width, dst);
+              continue;
+            }
+            for (int64_t q = 0; q < s.Wo; ++q) dst[q] = g[first + q];
+            for (int64_t q = s.Wo; q < padded_width; ++q) dst[q] = T(0);
           }
         }
       }
@@ -245,6 +256,7 @@ TAPEGRAD_NOINLINE void weight_grad_direct(const Geometry& s, const T* x, const T
       }
     }
   }
+  return true;
 }
 #endif
 
@@ -350,7 +362,7 @@ void input_grad_values(const Geometry& s, const T* g, const T* w, T* dx) {
 template <class T>
 void weight_grad_values(const Geometry& s, const T* x, const T* g, T* dw) {
 #if TAPEGRAD_EIGEN_INTERNALS
-  if (weight_grad_is_direct(s, x)) return weight_grad_direct(s, x, g, dw);
+  if (weight_grad_is_direct<T>(s) && weight_grad_direct(s, x, g, dw)) return;
 #endif
   weight_grad_lowered(s, x, g, dw);
 }

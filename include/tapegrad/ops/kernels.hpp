@@ -323,16 +323,53 @@ Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* n
   return out;
 }
 
-// `t` materialised at the broadcast shape `shape` (no gradient).
+// `t` materialised at the broadcast shape `shape` (no gradient). Neighbouring dims that are
+// both broadcast or both kept merge into one, so the walk goes in runs as long as possible:
+// the innermost run is a fill (broadcast, as a sum's gradient spread over its input) or a
+// copy (kept, as a bias row repeated).
 template <class T>
 Tensor<T> broadcast_to(const Tensor<T>& t, const Dims& shape) {
   if (t.sizes() == shape) return t;
   Tensor<T> out = make_tensor<T>(shape);
+  const int64_t total = shape.numel();
+  if (total == 0) return out;
   const T* src = t.data();
   T* dst = out.data();
-  const Dims zero_strides = broadcast_strides(Dims(), shape);
-  for_each_broadcast(shape, broadcast_strides(t.sizes(), shape), zero_strides,
-                     [&](int64_t i, int64_t is, int64_t) { dst[i] = src[is]; });
+  const Dims strides = broadcast_strides(t.sizes(), shape);
+  // merged dims, outermost first: sizes n[], source strides st[] (0 or contiguous)
+  int64_t n[kMaxDims], st[kMaxDims];
+  int rank = 0;
+  for (int d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    if (rank > 0 && st[rank - 1] == strides[d] * shape[d]) {  // the outer one steps over this one whole
+      n[rank - 1] *= shape[d];
+      st[rank - 1] = strides[d];
+    } else {
+      n[rank] = shape[d];
+      st[rank] = strides[d];
+      ++rank;
+    }
+  }
+  if (rank == 0) {  // one value
+    dst[0] = src[0];
+    return out;
+  }
+  const int64_t inner = n[rank - 1];
+  const bool fill = st[rank - 1] == 0;
+  int64_t index[kMaxDims] = {}, is = 0;
+  for (int64_t i = 0; i < total; i += inner) {
+    if (fill) {
+      std::fill_n(dst + i, inner, src[is]);
+    } else {
+      std::copy_n(src + is, inner, dst + i);
+    }
+    for (int d = rank - 2; d >= 0; --d) {  // the odometer over the outer dims
+      is += st[d];
+      if (++index[d] < n[d]) break;
+      is -= st[d] * n[d];
+      index[d] = 0;
+    }
+  }
   return out;
 }
 
