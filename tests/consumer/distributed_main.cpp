@@ -1,0 +1,20 @@
+// A program on tapegrad::distributed: MPI's header and library both reachable through that one
+// target. Run alone it is an MPI singleton (world size 1): an all-reduce and a DDP step.
+#include <cstdio>
+#include <tapegrad/distributed.hpp>
+
+namespace tg = tapegrad;
+
+int main() {
+  tg::distributed::init_process_group();
+  tg::Tensor<float> t = tg::ones<float>({3});
+  tg::distributed::all_reduce(t, tg::distributed::ReduceOp::SUM);
+  tg::nn::Linear<float> lin(3, 1);
+  tg::nn::parallel::DistributedDataParallel ddp(lin);
+  ddp(t.reshape({1, 3})).sum().backward();
+  const int world = tg::distributed::get_world_size();
+  const bool ok = world == 1 && t.data()[2] == 1.0f && lin.weight.grad().defined();
+  std::printf("distributed: world size %d, all_reduce %g\n", world, static_cast<double>(t.data()[2]));
+  tg::distributed::destroy_process_group();
+  return ok ? 0 : 1;
+}
