@@ -106,6 +106,15 @@ class DistributedDataParallel : public Module<T> {
   // Whether backward passes average gradients now (false inside no_sync()).
   bool require_sync() const { return require_sync_; }
 
+  // What the last synced backward pass did: how many buckets it reduced, and how many of them
+  // started from a hook, while backward was still running (the rest started at its end: a
+  // bucket holding a parameter without a gradient waits for the end, and so do the buckets after it).
+  struct PassStats {
+    size_t buckets = 0;
+    size_t started_during_backward = 0;
+  };
+  const PassStats& last_pass() const { return last_pass_; }
+
   // The buckets, each as the indices (into the module's parameters that require grad, in
   // registration order) of its parameters, in the order they sit in the bucket.
   std::vector<std::vector<size_t>> bucket_indices() const {
@@ -274,6 +283,7 @@ class DistributedDataParallel : public Module<T> {
   // remaining buckets start, all are waited for, and the averages become the grad()s.
   void finish_pass() {
     in_pass_ = false;
+    last_pass_ = PassStats{buckets_.size(), next_bucket_};
     for (size_t k = next_bucket_; k < buckets_.size(); ++k) {
       Bucket& b = buckets_[k];
       for (size_t i : b.params) {
@@ -309,6 +319,7 @@ class DistributedDataParallel : public Module<T> {
   size_t next_bucket_ = 0;
   bool in_pass_ = false;
   bool require_sync_ = true;
+  PassStats last_pass_;
 };
 
 template <class M, class = std::enable_if_t<std::is_base_of_v<Module<typename M::value_type>, M>>>
