@@ -12,7 +12,8 @@
 //     torch's reducer), into its bucket, and a full bucket starts a non-blocking MPI_Iallreduce
 //     (buckets start in index order on every rank, as MPI requires), so communication overlaps
 //     the rest of backward. A callback queued on the engine (autograd::queue_callback) waits for
-//     them at the end of backward and writes the averages into grad();
+//     them at the end of backward, reduces the last bucket (nothing left to overlap it with)
+//     with a blocking MPI_Allreduce, and writes the averages into grad();
 //   - `auto guard = ddp.no_sync();` keeps gradients local while it lives; the next synced
 //     backward averages the accumulated sum.
 //
@@ -107,8 +108,8 @@ class DistributedDataParallel : public Module<T> {
   bool require_sync() const { return require_sync_; }
 
   // What the last synced backward pass did: how many buckets it reduced, and how many of them
-  // started from a hook, while backward was still running (the rest started at its end: a
-  // bucket holding a parameter without a gradient waits for the end, and so do the buckets after it).
+  // started from a hook, while backward was still running (the rest started at its end: the
+  // last bucket always, a bucket holding a parameter without a gradient, and the buckets after it).
   struct PassStats {
     size_t buckets = 0;
     size_t started_during_backward = 0;
@@ -247,9 +248,13 @@ class DistributedDataParallel : public Module<T> {
     }
   }
 
-  // Starts the all-reduce of every complete bucket from next_bucket_ on, in index order.
+  // Starts the all-reduce of every complete bucket from next_bucket_ on, in index order, but the
+  // last: it holds the first parameters, whose gradients come last, so nothing is left to overlap
+  // with it, and finish_pass reduces it with a blocking MPI_Allreduce, which Open MPI runs 2-5x
+  // faster than MPI_Iallreduce + MPI_Wait (measured: 2.7 MB between 2 ranks, 0.5 ms against 1.2-2.7).
+  // Every rank does the same (MPI cannot match a blocking collective with a non-blocking one).
   void launch_ready() {
-    while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) launch(buckets_[next_bucket_++]);
+    while (next_bucket_ + 1 < buckets_.size() && buckets_[next_bucket_].pending == 0) launch(buckets_[next_bucket_++]);
   }
   void launch(Bucket& b) {
     distributed::detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, b.buffer.data(), static_cast<int>(b.buffer.size()),
@@ -293,10 +298,19 @@ class DistributedDataParallel : public Module<T> {
     }
     launch_ready();
     for (Bucket& b : buckets_) {
-      if (!b.finished) {
+      if (b.launched && !b.finished) {
         distributed::detail::mpi_check(MPI_Wait(&b.request, MPI_STATUS_IGNORE), "DistributedDataParallel", "MPI_Wait");
         b.finished = true;
       }
+    }
+    if (!buckets_.empty()) {
+      Bucket& last = buckets_.back();
+      distributed::detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, last.buffer.data(), static_cast<int>(last.buffer.size()),
+                                                   distributed::detail::mpi_type<T>(), MPI_SUM, comm_),
+                                     "DistributedDataParallel", "MPI_Allreduce");
+      last.launched = last.finished = true;
+    }
+    for (Bucket& b : buckets_) {
       for (size_t j = 0; j < b.params.size(); ++j) {
         if (b.buffer[static_cast<size_t>(b.numel) + j] == T(0)) continue;  // no rank had a gradient
         Tensor<T>& p = params_[b.params[j]];
