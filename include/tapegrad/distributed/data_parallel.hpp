@@ -143,14 +143,18 @@ class DistributedDataParallel : public Module<T> {
         "DistributedDataParallel", "MPI_Bcast");
   }
 
-  // Every rank's module has the same parameters and buffers (count and shapes), or every rank throws.
+  // Every rank's module has the same parameters and buffers (count, shapes, which require grad),
+  // or every rank throws.
   TAPEGRAD_COLD void check_shapes_agree() const {
     namespace dd = distributed::detail;
     const auto params = module_->named_parameters();
     const auto buffers = module_->named_buffers();
     auto hash_of = [](const auto& named) {
       int64_t h = 0;
-      for (const auto& [name, t] : named) h = (h * 31 + dd::shape_hash(t.sizes())) & ((int64_t(1) << 62) - 1);
+      // which parameters require grad decides the buckets' layout: part of what must agree
+      for (const auto& [name, t] : named) {
+        h = (h * 31 + dd::shape_hash(t.sizes()) + (t.requires_grad() ? 1 : 0)) & ((int64_t(1) << 62) - 1);
+      }
       return h;
     };
     const std::vector<int64_t> mine = {static_cast<int64_t>(params.size()), hash_of(params),
