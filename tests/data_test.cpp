@@ -404,3 +404,43 @@ TEST_CASE("TensorDataset and DataLoader refuse bad arguments, naming the op and 
   tg::data::DataLoader loader(dataset, 2);
   check_refused([&] { loader.end().indices(); }, "DataLoader::iterator::indices: the end iterator has no batch", watch);
 }
+
+TEST_CASE("data::DistributedSampler: torch's indices for every rank and epoch") {
+  const Golden& file = golden_file("distributed_sampler.txt");
+  const char* cases[] = {"even", "uneven", "uneven_drop_last", "seed_large", "wraps",
+                         "no_shuffle", "no_shuffle_drop_last", "single", "long"};
+  for (const std::string c : cases) {
+    INFO("case " << c);
+    const std::vector<double>& config = golden_entry(file, c + ".config").values;
+    const auto n = static_cast<int64_t>(config[0]), replicas = static_cast<int64_t>(config[1]);
+    std::vector<int64_t> seen(static_cast<size_t>(n), 0);
+    for (int64_t r = 0; r < replicas; ++r) {
+      tg::data::DistributedSampler sampler(n, replicas, r, config[2] != 0, static_cast<uint64_t>(config[3]), config[4] != 0);
+      CHECK(sampler.size() == static_cast<int64_t>(golden_entry(file, c + ".len").values[0]));
+      for (int64_t e = 0; e < 3; ++e) {
+        INFO("rank " << r << " epoch " << e);
+        sampler.set_epoch(e);
+        std::vector<int64_t> got;
+        for (int64_t i : sampler) got.push_back(i);  // range-for of int64_t
+        const std::vector<double>& want = golden_entry(file, c + ".rank" + std::to_string(r) + ".epoch" + std::to_string(e)).values;
+        CHECK(got == std::vector<int64_t>(want.begin(), want.end()));
+        if (e == 0) {
+          for (int64_t i : got) ++seen[static_cast<size_t>(i)];
+        }
+      }
+    }
+    // together the ranks cover every index (without drop_last), each the same number of times
+    if (config[4] == 0) CHECK(std::count(seen.begin(), seen.end(), 0) == 0);
+  }
+}
+
+TEST_CASE("data::DistributedSampler: bad arguments name the value") {
+  CHECK_THROWS_WITH(tg::data::DistributedSampler(10, 2, 2), "DistributedSampler: invalid rank 2, rank should be in the interval [0, 1]");
+  CHECK_THROWS_WITH(tg::data::DistributedSampler(10, 2, -1), "DistributedSampler: invalid rank -1, rank should be in the interval [0, 1]");
+  CHECK_THROWS_WITH(tg::data::DistributedSampler(10, 0, 0), "DistributedSampler: num_replicas must be positive, got 0");
+  CHECK_THROWS_WITH(tg::data::DistributedSampler(-1, 2, 0), "DistributedSampler: the data set size must be non-negative, got -1");
+  CHECK_THROWS_AS(tg::data::DistributedSampler(10, 2, 5), tg::Error);
+  tg::data::DistributedSampler empty(0, 3, 1);
+  CHECK(empty.size() == 0);
+  CHECK(empty.begin() == empty.end());
+}

@@ -123,3 +123,37 @@ TEST_CASE("autograd::functional: jacobian, hessian, vjp and hvp of x^3") {
   CHECK_FALSE(x.requires_grad());
   CHECK(fn::jacobian(cube, tg::ones<double>({2, 3})).shape() == tg::Shape{2, 3, 2, 3});
 }
+
+TEST_CASE("autograd::queue_callback: runs once after every gradient of the pass is accumulated") {
+  Td a = leaf<double>({1, 2}, {2});
+  Td b = leaf<double>({3}, {1});
+  std::vector<std::string> events;
+  // queued from b's hook, which fires before a's gradient has arrived (b's edge is the first one reached)
+  b.register_post_accumulate_grad_hook([&](const Td&) {
+    events.push_back("b hook");
+    tg::autograd::queue_callback([&] {
+      events.push_back("callback: a.grad " + std::to_string(a.grad().defined() ? a.grad().sum().item() : -1.0));
+      tg::autograd::queue_callback([&] { events.push_back("queued by the callback"); });
+    });
+  });
+  a.register_post_accumulate_grad_hook([&](const Td&) { events.push_back("a hook"); });
+  ((a * 2).sum() * b).backward();  // a.grad = 2 b = {6, 6}
+  CHECK(events == std::vector<std::string>{"b hook", "a hook", "callback: a.grad 12.000000", "queued by the callback"});
+  events.clear();
+  // the next pass starts with an empty queue; outside a pass queueing is refused
+  (a * 2).sum().backward();
+  CHECK(events == std::vector<std::string>{"a hook"});
+  CHECK_THROWS_WITH(tg::autograd::queue_callback([] {}),
+                    "autograd::queue_callback: no backward pass is running on this thread; queue callbacks from a "
+                    "hook during backward");
+  // a pass that fails drops its callbacks unrun
+  events.clear();
+  Td c = leaf<double>({1}, {1});
+  c.register_hook([&](const Td& g) -> Td {
+    tg::autograd::queue_callback([&] { events.push_back("must not run"); });
+    throw tg::Error("stop");
+    return g;
+  });
+  CHECK_THROWS_WITH((c * 2).sum().backward(), "stop");
+  CHECK(events.empty());
+}

@@ -58,6 +58,7 @@
 #include "autograd/functional.hpp"
 #include "data/dataloader.hpp"
 #include "data/dataset.hpp"
+#include "data/distributed_sampler.hpp"
 #include "data/idx.hpp"
 #include "data/mnist.hpp"
 #include "data/randperm.hpp"

@@ -11,11 +11,11 @@
 # Eigen's BUILD_TESTING trap): the parent's own tests must still run, the stub's must not appear.
 # Every CMake mode runs the consumer's ctest and fails unless the consumer's own tests ran.
 #   cmake -DMODE=... -DSOURCE_DIR=... -DWORK_DIR=... -DGENERATOR=... -DCXX_COMPILER=...
-#         -DEXPECTED_VERSION=... -DEXPECT_IO=ON|OFF -DEXPECT_DATA=ON|OFF [-DBUILD_DIR=...] [-DEIGEN_STUB=... -DEIGEN_INCLUDE_DIR=...]
+#         -DEXPECTED_VERSION=... -DEXPECT_IO=ON|OFF -DEXPECT_DATA=ON|OFF -DEXPECT_DISTRIBUTED=ON|OFF [-DBUILD_DIR=...] [-DEIGEN_STUB=... -DEIGEN_INCLUDE_DIR=...]
 #         -P check_consumer.cmake
 cmake_minimum_required(VERSION 3.14)
 
-foreach(var MODE SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER EXPECTED_VERSION EXPECT_IO EXPECT_DATA)
+foreach(var MODE SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER EXPECTED_VERSION EXPECT_IO EXPECT_DATA EXPECT_DISTRIBUTED)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "check_consumer: pass -D${var}=...")
   endif()
@@ -63,7 +63,8 @@ function(build_consumer)
   run("configuring the consumer" COMMAND ${CMAKE_COMMAND} -S ${consumer_dir} -B ${build} -G ${GENERATOR}
                                          -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
                                          -DTAPEGRAD_EXPECTED_VERSION=${EXPECTED_VERSION}
-                                         -DTAPEGRAD_EXPECT_IO=${EXPECT_IO} -DTAPEGRAD_EXPECT_DATA=${EXPECT_DATA} ${ARGN})
+                                         -DTAPEGRAD_EXPECT_IO=${EXPECT_IO} -DTAPEGRAD_EXPECT_DATA=${EXPECT_DATA}
+                                         -DTAPEGRAD_EXPECT_DISTRIBUTED=${EXPECT_DISTRIBUTED} ${ARGN})
   run("building the consumer" COMMAND ${CMAKE_COMMAND} --build ${build})
   execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --output-on-failure WORKING_DIRECTORY ${build}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -77,6 +78,9 @@ function(build_consumer)
   endif()
   if(EXPECT_DATA)
     list(APPEND own consumer.own_data_test)
+  endif()
+  if(EXPECT_DISTRIBUTED)
+    list(APPEND own consumer.own_distributed_test)
   endif()
   foreach(test ${own})
     if(NOT out MATCHES "${test} [.]* +Passed")
@@ -96,19 +100,21 @@ if(MODE STREQUAL "find_package")
 elseif(MODE STREQUAL "find_package_core_only")
   set(EXPECT_IO OFF)
   set(EXPECT_DATA OFF)
-  # A tapegrad that did not find nlohmann_json or zlib, installed, then used where there is neither.
-  run("configuring tapegrad without nlohmann_json and zlib"
+  set(EXPECT_DISTRIBUTED OFF)
+  # A tapegrad that did not find nlohmann_json, zlib or MPI, installed, then used where there is none.
+  run("configuring tapegrad without nlohmann_json, zlib and MPI"
       COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/tapegrad-build -G ${GENERATOR}
               -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
-              -DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON
+              -DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON
               -DTAPEGRAD_BUILD_TESTS=OFF -DTAPEGRAD_BUILD_EXAMPLES=OFF)
   install_and_move("${WORK_DIR}/tapegrad-build")
   file(READ "${WORK_DIR}/prefix/share/cmake/tapegrad/tapegradTargets.cmake" targets)
-  if(targets MATCHES "nlohmann|ZLIB")
-    message(FATAL_ERROR "check_consumer: tapegrad built without nlohmann_json and zlib still exports something that needs them")
+  if(targets MATCHES "nlohmann|ZLIB|MPI::")  # "MPI::", not "MPI": COMPILE has it
+    message(FATAL_ERROR "check_consumer: tapegrad built without nlohmann_json, zlib and MPI still exports something that needs them")
   endif()
   build_consumer(-DTAPEGRAD_CONSUMER_MODE=find_package -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
-                 -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON)
+                 -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON
+                 -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
 
 elseif(MODE STREQUAL "add_subdirectory" OR MODE STREQUAL "fetchcontent")
   set(options -DTAPEGRAD_CONSUMER_MODE=${MODE} -DTAPEGRAD_SOURCE_DIR=${SOURCE_DIR})

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <new>
@@ -578,19 +579,36 @@ inline int& backward_depth() {
   return depth;
 }
 
-// Runs a pass at the next nesting depth.
+// The callbacks autograd::queue_callback queued during the pass at each nesting depth of this
+// thread (not per T: a callback does not care which tensors the pass ran on).
+inline std::vector<std::function<void()>>& pass_callbacks(int depth) {
+  static thread_local std::vector<std::unique_ptr<std::vector<std::function<void()>>>> queues;
+  while (static_cast<int>(queues.size()) <= depth) queues.push_back(std::make_unique<std::vector<std::function<void()>>>());
+  return *queues[static_cast<size_t>(depth)];
+}
+
+// Runs a pass at the next nesting depth, then the callbacks queued during it, in order (one may
+// queue another, which runs too). A failed pass drops its callbacks unrun.
 template <class T>
 void run_nested(const Tensor<T>* roots, const Tensor<T>* grads, size_t num_roots, bool create_graph,
                 const Tensor<T>* inputs, size_t num_inputs, Tensor<T>* captured) {
   int& depth = backward_depth();
   BackwardRun<T>& run = backward_run<T>(depth);
+  std::vector<std::function<void()>>& callbacks = pass_callbacks(depth);
+  callbacks.clear();
   run.inputs = inputs;
   run.num_inputs = num_inputs;
   run.captured = captured;
   ++depth;
   try {
     run_backward(run, roots, grads, num_roots, create_graph);
+    for (size_t k = 0; k < callbacks.size(); ++k) {
+      const std::function<void()> fn = std::move(callbacks[k]);  // moved out: fn may queue more
+      fn();
+    }
+    callbacks.clear();
   } catch (...) {
+    callbacks.clear();
     --depth;
     throw;
   }
@@ -670,6 +688,18 @@ std::vector<Tensor<T>> grad(const std::vector<Tensor<T>>& outputs, const std::ve
           ") was not used in the graph of the outputs; pass allow_unused = true if that is intended");
   }
   return result;
+}
+
+// Runs `fn` once the backward pass (or autograd::grad) running on this thread has finished, after
+// every gradient of it is accumulated, as PyTorch's Variable._execution_engine.queue_callback
+// (DistributedDataParallel waits for its all-reduces there). Callable only during a pass, from
+// a hook; callbacks run in the order queued, and one queued by a callback runs in the same pass.
+inline void queue_callback(std::function<void()> fn) {
+  const int depth = detail::backward_depth();
+  detail::check(depth > 0, "autograd::queue_callback: no backward pass is running on this thread; "
+                           "queue callbacks from a hook during backward");
+  detail::check(static_cast<bool>(fn), "autograd::queue_callback: the callback is empty");
+  detail::pass_callbacks(depth - 1).push_back(std::move(fn));
 }
 
 // The same with braced lists on both sides: tg::autograd::grad({y}, {x}).
