@@ -256,6 +256,11 @@ TEST_CASE("the reductions refuse dims out of range, empty reductions and k out o
   CHECK(empty.min(0).shape() == tg::Shape{0});
   CHECK(empty.topk(0).first.shape() == tg::Shape{2, 0});
   CHECK(std::isnan(empty.std().item()));
+  // var over an empty dim is NaN too, biased or not (0 / max(0, n - correction)), as torch
+  for (bool unbiased : {true, false}) {
+    for (double v : tg::var(empty, 1, unbiased).to_vector()) CHECK(std::isnan(v));
+    for (double v : tg::std(empty, 1, unbiased).to_vector()) CHECK(std::isnan(v));
+  }
 }
 
 TEST_CASE("the sampling functions refuse bad arguments before drawing anything") {

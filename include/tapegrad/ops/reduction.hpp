@@ -1,6 +1,7 @@
 #pragma once
 // Reductions over all elements or one dim: sum, mean, var, max. A dim reduction views the
 // input as (outer, n, inner) with n the reduced dim.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -119,10 +120,12 @@ Tensor<T> mean(const Tensor<T>& x, int64_t dim, bool keepdim = false) {
 
 namespace detail {
 
-// Variance over the middle axis of (outer, n, inner), two-pass; also returns the means.
+// Variance over the middle axis of (outer, n, inner), two-pass; also the means, where `mean` is
+// not null. The sum of squares is divided by max(0, n - correction), as torch: one element
+// (unbiased) or none give NaN.
 template <class T>
 void var_middle(const T* x, T* var, T* mean, const ReduceLayout& l, int64_t correction) {
-  const T dof = static_cast<T>(l.n - correction);
+  const T dof = static_cast<T>(std::max<int64_t>(0, l.n - correction));
   for (int64_t o = 0; o < l.outer; ++o) {
     for (int64_t i = 0; i < l.inner; ++i) {
       const T* p = x + o * l.n * l.inner + i;
@@ -131,7 +134,7 @@ void var_middle(const T* x, T* var, T* mean, const ReduceLayout& l, int64_t corr
       m /= static_cast<T>(l.n);
       T ss = 0;
       for (int64_t k = 0; k < l.n; ++k) ss += (p[k * l.inner] - m) * (p[k * l.inner] - m);
-      mean[o * l.inner + i] = m;
+      if (mean) mean[o * l.inner + i] = m;
       var[o * l.inner + i] = ss / dof;
     }
   }

@@ -12,22 +12,12 @@
 namespace tapegrad {
 namespace detail {
 
-// sqrt of the variance over the middle axis of (outer, n, inner), two-pass. The sum of squares
-// is divided by max(0, n - correction), as torch: one element (unbiased) or none give NaN.
+// sqrt of the variance over the middle axis of (outer, n, inner) (var_middle: NaN for one
+// element, unbiased, or none).
 template <class T>
 void std_middle(const T* x, T* out, const ReduceLayout& l, int64_t correction) {
-  const T dof = static_cast<T>(std::max<int64_t>(0, l.n - correction));
-  for (int64_t o = 0; o < l.outer; ++o) {
-    for (int64_t i = 0; i < l.inner; ++i) {
-      const T* p = x + o * l.n * l.inner + i;
-      T m = 0;
-      for (int64_t k = 0; k < l.n; ++k) m += p[k * l.inner];
-      m /= static_cast<T>(l.n);
-      T ss = 0;
-      for (int64_t k = 0; k < l.n; ++k) ss += (p[k * l.inner] - m) * (p[k * l.inner] - m);
-      out[o * l.inner + i] = std::sqrt(ss / dof);
-    }
-  }
+  var_middle(x, out, static_cast<T*>(nullptr), l, correction);
+  for (int64_t k = 0, n = l.outer * l.inner; k < n; ++k) out[k] = std::sqrt(out[k]);
 }
 
 template <class T>
