@@ -16,18 +16,14 @@
 
 #include <tapegrad/distributed.hpp>
 
+#include "common/fashion_mnist.hpp"
 #include "common/metrics.hpp"
 
 namespace tg = tapegrad;
 namespace dist = tapegrad::distributed;
 
 using examples::count_correct;
-
-// The first `limit` examples of a split (all when limit is 0 or more than there are).
-tg::data::TensorDataset<float> first_examples(const tg::data::MNIST<float>& split, int64_t limit) {
-  const int64_t n = limit > 0 ? std::min(limit, split.size()) : split.size();
-  return {split.images().narrow(0, 0, n), split.targets().narrow(0, 0, n)};
-}
+using examples::first_examples;
 
 int main(int argc, char** argv) {
   dist::init_process_group();
@@ -42,9 +38,7 @@ int main(int argc, char** argv) {
   const tg::data::TensorDataset<float> test = first_examples(tg::data::MNIST<float>(dir, /*train=*/false), test_limit);
 
   tg::manual_seed(0);
-  tg::nn::Sequential model(tg::nn::Conv2d(1, 16, 3, 1, 1), tg::nn::BatchNorm2d(16), tg::nn::ReLU(), tg::nn::MaxPool2d(2),
-                           tg::nn::Conv2d(16, 32, 3, 1, 1), tg::nn::BatchNorm2d(32), tg::nn::ReLU(), tg::nn::MaxPool2d(2),
-                           tg::nn::Flatten(), tg::nn::Linear(32 * 7 * 7, 10));
+  tg::nn::Sequential model = examples::fashion_cnn();
   tg::nn::parallel::DistributedDataParallel ddp(model);  // every rank starts from rank 0's weights
   tg::optim::AdamW optimizer(ddp.parameters(), tg::optim::AdamWOptions(2e-3).weight_decay(1e-4));
   tg::optim::CosineAnnealingLR schedule(optimizer, epochs);
