@@ -112,11 +112,18 @@ void BM_tiny(benchmark::State& state) {
 }
 BENCHMARK(BM_tiny);
 
+// Runs a benchmark on `n` threads, then back to one.
+struct ThreadCount {
+  explicit ThreadCount(int n) { tg::set_num_threads(n); }
+  ~ThreadCount() { tg::set_num_threads(1); }
+};
+
 constexpr int64_t kBatch = 256, kIn = 784, kHidden = 512, kOut = 10;
 
 // mlp: batch 256, 784-512-512-10 with ReLU, loss -(onehot * log_softmax(z, 1)).sum() / 256,
 // Adam(1e-3).
-void BM_mlp(benchmark::State& state) {
+void mlp_step(benchmark::State& state, int threads) {
+  ThreadCount count(threads);
   tg::manual_seed(0);
   auto X = tg::randn({kBatch, kIn});
   auto onehot = tg::zeros({kBatch, kOut});
@@ -136,7 +143,11 @@ void BM_mlp(benchmark::State& state) {
   AllocationScope allocations(state);
   for (auto _ : state) benchmark::DoNotOptimize(step().data());
 }
+void BM_mlp(benchmark::State& state) { mlp_step(state, 1); }
 BENCHMARK(BM_mlp)->Unit(benchmark::kMillisecond);
+// The same step on two threads (core/parallel.hpp), against libtorch on two.
+void BM_mlp_2threads(benchmark::State& state) { mlp_step(state, 2); }
+BENCHMARK(BM_mlp_2threads)->Unit(benchmark::kMillisecond);
 
 // The floor: the same MLP step written by hand in Eigen (row-major, noalias GEMMs, Adam).
 void BM_mlp_eigen(benchmark::State& state) {
@@ -237,6 +248,11 @@ void conv_step(benchmark::State& state, int64_t n, int64_t cin, int64_t hw, int6
 }
 void BM_conv(benchmark::State& state) { conv_step(state, 64, 16, 28, 32, true); }
 BENCHMARK(BM_conv)->Unit(benchmark::kMillisecond);
+void BM_conv_2threads(benchmark::State& state) {
+  ThreadCount count(2);
+  conv_step(state, 64, 16, 28, 32, true);
+}
+BENCHMARK(BM_conv_2threads)->Unit(benchmark::kMillisecond);
 // The Fashion-MNIST example's two conv layers, batch 64.
 void BM_conv_mnist1(benchmark::State& state) { conv_step(state, 64, 1, 28, 16, false); }
 BENCHMARK(BM_conv_mnist1)->Unit(benchmark::kMillisecond);
@@ -320,4 +336,12 @@ BENCHMARK(BM_attention256)->Unit(benchmark::kMillisecond);
 }  // namespace
 
 
-BENCHMARK_MAIN();
+// Every row runs on one thread but the *_2threads rows, whatever TAPEGRAD_NUM_THREADS or
+// OMP_NUM_THREADS say.
+int main(int argc, char** argv) {
+  tg::set_num_threads(1);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

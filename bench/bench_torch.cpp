@@ -76,9 +76,16 @@ void BM_tiny(benchmark::State& state) {
 }
 BENCHMARK(BM_tiny);
 
+// Runs a benchmark on `n` intra-op threads, then back to one (main's setting).
+struct ThreadCount {
+  explicit ThreadCount(int n) { torch::set_num_threads(n); }
+  ~ThreadCount() { torch::set_num_threads(1); }
+};
+
 constexpr int64_t kBatch = 256, kIn = 784, kHidden = 512, kOut = 10;
 
-void BM_mlp(benchmark::State& state) {
+void mlp_step(benchmark::State& state, int threads) {
+  ThreadCount count(threads);
   torch::manual_seed(0);
   auto X = torch::randn({kBatch, kIn});
   auto onehot = torch::zeros({kBatch, kOut});
@@ -97,7 +104,10 @@ void BM_mlp(benchmark::State& state) {
   for (int i = 0; i < 2; ++i) step();
   for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
 }
+void BM_mlp(benchmark::State& state) { mlp_step(state, 1); }
 BENCHMARK(BM_mlp)->Unit(benchmark::kMillisecond);
+void BM_mlp_2threads(benchmark::State& state) { mlp_step(state, 2); }
+BENCHMARK(BM_mlp_2threads)->Unit(benchmark::kMillisecond);
 
 // conv: as bench_tapegrad.cpp's, torch::nn::Conv2d(cin, cout, 3).padding(1).
 void conv_step(benchmark::State& state, int64_t n, int64_t cin, int64_t hw, int64_t cout, bool input_grad) {
@@ -119,6 +129,11 @@ void conv_step(benchmark::State& state, int64_t n, int64_t cin, int64_t hw, int6
 }
 void BM_conv(benchmark::State& state) { conv_step(state, 64, 16, 28, 32, true); }
 BENCHMARK(BM_conv)->Unit(benchmark::kMillisecond);
+void BM_conv_2threads(benchmark::State& state) {
+  ThreadCount count(2);
+  conv_step(state, 64, 16, 28, 32, true);
+}
+BENCHMARK(BM_conv_2threads)->Unit(benchmark::kMillisecond);
 void BM_conv_mnist1(benchmark::State& state) { conv_step(state, 64, 1, 28, 16, false); }
 BENCHMARK(BM_conv_mnist1)->Unit(benchmark::kMillisecond);
 void BM_conv_mnist2(benchmark::State& state) { conv_step(state, 64, 16, 14, 32, true); }

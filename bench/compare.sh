@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs tapegrad's and libtorch's benchmarks alternately, single-threaded, several times, and
-# prints the medians and the ratios the Performance targets are stated in, plus compile times.
+# Runs tapegrad's and libtorch's benchmarks alternately, several times, and prints the medians
+# and the ratios the Performance targets are stated in, plus compile times. Every row is one
+# thread but the *_2threads rows, which set two on both sides.
 #   bench/compare.sh [runs]        (default 5; needs libbenchmark-dev, libtorch-dev,
 #                                   libopenblas0-openmp for a fair libtorch)
 set -euo pipefail
@@ -58,7 +59,7 @@ for line in open(os.path.join(tmp, "compile.txt")):
     compile_times.setdefault(what, []).append(float(end) - float(start))
 compile_med = {k: statistics.median(v) for k, v in compile_times.items()}
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-print(f"machine: {cpu}, {os.cpu_count()} cores; one thread; {runs} alternating runs, medians; {datetime.date.today()}")
+print(f"machine: {cpu}, {os.cpu_count()} cores; one thread but the 2-thread rows; {runs} alternating runs, medians; {datetime.date.today()}")
 print()
 print("| workload | tapegrad | libtorch | hand-written Eigen | ratio | target | heap allocs per step |")
 print("|---|---|---|---|---|---|---|")
@@ -86,6 +87,17 @@ print(f"| tiny (200 ops + backward) | {us(t)} ({t*1000/200:.0f} ns/op) | {us(o)}
 row("mlp step (784-512-512-10, batch 256)", "BM_mlp", "<= 0.95x the floor", floor="BM_mlp_eigen")
 if th and "BM_mlp" in th:
     print(f"| mlp step, libtorch | | {us(th['BM_mlp'])} | | {th['BM_mlp'] / tg['BM_mlp']:.2f}x tapegrad's time | | |")
+# Two intra-op threads on both sides (tg::set_num_threads(2), torch::set_num_threads(2)); the
+# speed-up is against the same side's one-thread row.
+for name, bench, one, target in (("mlp step, 2 threads", "BM_mlp_2threads", "BM_mlp", ">= 1.7x one thread, faster than libtorch"),
+                                 ("conv2d 16->32 3x3 on (64, 16, 28, 28), 2 threads", "BM_conv_2threads", "BM_conv", "against libtorch")):
+    t, o = tg.get(bench), th.get(bench) if th else None
+    if t is None:
+        continue
+    mine = f"{tg[one] / t:.2f}x one thread"
+    theirs = "" if o is None or th.get(one) is None else f" (libtorch: {th[one] / o:.2f}x)"
+    ratio = "n/a" if o is None else f"{o / t:.2f}x faster; {mine}{theirs}"
+    print(f"| {name} | {us(t)} | {us(o)} | | {ratio} | {target} | {allocs_text(bench)} |")
 # Conv2d forward + backward (bench_*.cpp's conv_step); GFLOP/s from tapegrad's median time.
 conv_flops = {"BM_conv": 3 * 2.0 * 64 * 32 * 28 * 28 * 16 * 9, "BM_conv_mnist1": 2 * 2.0 * 64 * 16 * 28 * 28 * 1 * 9,
               "BM_conv_mnist2": 3 * 2.0 * 64 * 32 * 14 * 14 * 16 * 9}

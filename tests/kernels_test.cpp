@@ -50,7 +50,7 @@ TEST_CASE("Adam's denominator uses the correctly rounded sqrt") {
 TEMPLATE_TEST_CASE("gemm matches a reference at every tile and block edge", "", float, double) {
   using T = TestType;
   namespace di = tg::detail;
-#if TAPEGRAD_EIGEN_INTERNALS && !defined(EIGEN_HAS_OPENMP)
+#if TAPEGRAD_EIGEN_INTERNALS
   const int64_t mr = di::gemm_impl::Tile<T>::kMr, nr = di::gemm_impl::Tile<T>::kNr;
   const int64_t kc = di::gemm_impl::Tile<T>::kKc, mc = di::gemm_impl::Tile<T>::kMc, nc = di::gemm_impl::Tile<T>::kNc;
 #else

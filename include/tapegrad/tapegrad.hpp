@@ -6,6 +6,7 @@
 #include "core/expanding_array.hpp"
 #include "core/factories.hpp"
 #include "core/generator.hpp"
+#include "core/parallel.hpp"
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 #include "ops/activation.hpp"

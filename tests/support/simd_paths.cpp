@@ -39,7 +39,7 @@ int avx2_mersenne_twister() {
 #endif
 }
 
-#if TAPEGRAD_EIGEN_INTERNALS && !defined(EIGEN_HAS_OPENMP) && defined(EIGEN_VECTORIZE_AVX512)
+#if TAPEGRAD_EIGEN_INTERNALS && defined(EIGEN_VECTORIZE_AVX512)
 // C = op(A) op(B) through tapegrad's gemm against a double sum: each element within
 // k * eps * sum |a b| (the bound for any order of summation). Returns the elements outside it.
 template <class T>
@@ -73,9 +73,6 @@ int64_t check_product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, bool ac
 int avx512_gemm_tile() {
 #if !TAPEGRAD_EIGEN_INTERNALS
   std::printf("SKIPPED: Eigen is not 3.4 (TAPEGRAD_EIGEN_INTERNALS is 0), products use Eigen's expressions\n");
-  return kSkip;
-#elif defined(EIGEN_HAS_OPENMP)
-  std::printf("SKIPPED: built with OpenMP, matrix-matrix products use Eigen's parallel GEMM\n");
   return kSkip;
 #elif !defined(EIGEN_VECTORIZE_AVX512)
   std::printf("SKIPPED: compiled without AVX-512 (EIGEN_VECTORIZE_AVX512 undefined), the GEMM tile is %d x %d floats\n",

@@ -13,12 +13,15 @@
 // with mpicxx. The core headers never include <mpi.h>.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "../core/autograd.hpp"
 #include "../core/error.hpp"
+#include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 
 namespace tapegrad::distributed {
@@ -151,6 +154,19 @@ inline void init_process_group() {
   MPI_Comm_size(comm, &g.size);
   g.comm = comm;
   g.active = true;
+  // The ranks on one machine share its cores: unless the user chose a thread count (the
+  // environment variables set_num_threads' default reads), each takes cores / local ranks,
+  // so two ranks on a 2-core machine do not run four busy threads (torchrun sets
+  // OMP_NUM_THREADS=1 for the same reason).
+  if (!std::getenv("TAPEGRAD_NUM_THREADS") && !std::getenv("OMP_NUM_THREADS")) {
+    MPI_Comm local = MPI_COMM_NULL;
+    int local_size = 1;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+      MPI_Comm_size(local, &local_size);
+      MPI_Comm_free(&local);
+    }
+    tapegrad::set_num_threads(std::max(1, tapegrad::detail::default_num_threads() / std::max(local_size, 1)));
+  }
 }
 
 // Ends the process group; MPI_Finalize if init_process_group started MPI (MPI cannot start

@@ -11,6 +11,7 @@
 // buffers and record nothing. Arguments are checked by nn::functional::conv2d.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "conv_direct.hpp"
@@ -150,17 +151,20 @@ TAPEGRAD_NOINLINE void forward_direct(const Geometry& s, const T* x, const T* w,
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), packed_size = (Og + mo - 1) / mo * mo * K;
   const DirectLayout L(Cg, s.kh, s.kw, s.sh, s.dh, s.dw, s.Ho, s.Wo, s.ph, s.pw, DirectTile<T>::kPacket);
   const DirectOffsets offsets(L);
-  gemm_impl::PoolBuffer<T> buf(Cg * L.plane_size()), packed(s.groups * packed_size);
+  gemm_impl::PoolBuffer<T> packed(s.groups * packed_size);
   for (int64_t g = 0; g < s.groups; ++g) {  // w_g (Og, K)
     pack_direct_weights(Og, K, [&](int64_t o, int64_t p) { return w[(g * Og + o) * K + p]; }, packed.data + g * packed_size);
   }
-  for (int64_t n = 0; n < s.N; ++n) {
-    for (int64_t g = 0; g < s.groups; ++g) {
-      pad_planes(L, x + (n * s.C + g * Cg) * s.HW(), s.H, s.W, buf.data);
-      direct_convolve(L, buf.data, packed.data + g * packed_size, Og, offsets.taps.data, offsets.units.data,
-                      bias ? bias + g * Og : nullptr, y + (n * s.O + g * Og) * s.HWo());
+  parallel_for(s.N, 1, [&](int64_t first, int64_t last) {  // samples across threads, each its own padded copy
+    gemm_impl::PoolBuffer<T> buf(Cg * L.plane_size());
+    for (int64_t n = first; n < last; ++n) {
+      for (int64_t g = 0; g < s.groups; ++g) {
+        pad_planes(L, x + (n * s.C + g * Cg) * s.HW(), s.H, s.W, buf.data);
+        direct_convolve(L, buf.data, packed.data + g * packed_size, Og, offsets.taps.data, offsets.units.data,
+                        bias ? bias + g * Og : nullptr, y + (n * s.O + g * Og) * s.HWo());
+      }
     }
-  }
+  });
 }
 
 // dx = the input gradient for g, as input_grad_values: at stride 1, dx[c, ih, iw] is the sum of
@@ -175,20 +179,23 @@ TAPEGRAD_NOINLINE void input_grad_direct(const Geometry& s, const T* g, const T*
   const DirectLayout L(Og, s.kh, s.kw, 1, s.dh, s.dw, s.H, s.W, (s.kh - 1) * s.dh - s.ph, (s.kw - 1) * s.dw - s.pw,
                        DirectTile<T>::kPacket);
   const DirectOffsets offsets(L);
-  gemm_impl::PoolBuffer<T> buf(Og * L.plane_size()), packed(s.groups * packed_size);
+  gemm_impl::PoolBuffer<T> packed(s.groups * packed_size);
   for (int64_t g_ = 0; g_ < s.groups; ++g_) {  // w'[c, (o, i, j)] = w[o, c, kh - 1 - i, kw - 1 - j]
     pack_direct_weights(Cg, K, [&](int64_t c, int64_t p) {
       const int64_t o = p / taps, flipped = taps - 1 - p % taps;
       return w[((g_ * Og + o) * Cg + c) * taps + flipped];
     }, packed.data + g_ * packed_size);
   }
-  for (int64_t n = 0; n < s.N; ++n) {
-    for (int64_t g_ = 0; g_ < s.groups; ++g_) {
-      pad_planes(L, g + (n * s.O + g_ * Og) * s.HWo(), s.Ho, s.Wo, buf.data);
-      direct_convolve(L, buf.data, packed.data + g_ * packed_size, Cg, offsets.taps.data, offsets.units.data,
-                      static_cast<const T*>(nullptr), dx + (n * s.C + g_ * Cg) * s.HW());
+  parallel_for(s.N, 1, [&](int64_t first, int64_t last) {  // samples across threads, as forward_direct
+    gemm_impl::PoolBuffer<T> buf(Og * L.plane_size());
+    for (int64_t n = first; n < last; ++n) {
+      for (int64_t g_ = 0; g_ < s.groups; ++g_) {
+        pad_planes(L, g + (n * s.O + g_ * Og) * s.HWo(), s.Ho, s.Wo, buf.data);
+        direct_convolve(L, buf.data, packed.data + g_ * packed_size, Cg, offsets.taps.data, offsets.units.data,
+                        static_cast<const T*>(nullptr), dx + (n * s.C + g_ * Cg) * s.HW());
+      }
     }
-  }
+  });
 }
 
 // dw = the weight gradient at x for g, as weight_grad_values. Samples go a chunk at a time, their
@@ -219,35 +226,45 @@ TAPEGRAD_NOINLINE bool weight_grad_direct(const Geometry& s, const T* x, const T
     std::fill_n(acc.data, out_blocks * tap_blocks * tile_size, T(0));
     for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
       const int64_t samples = std::min(chunk, s.N - n0), row = samples * U * ps;  // row: one channel's steps
-      for (int64_t k = 0; k < samples; ++k) {
-        const int64_t n = n0 + k;
-        T* xk = xbuf.data + k * x_size;
-        pad_planes(L, x + (n * s.C + g_ * Cg) * s.HW(), s.H, s.W, xk);
-        if (finite_only && !Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(xk, x_size).allFinite()) return false;
-        for (int64_t o = 0; o < Og; ++o) {  // g's rows, each padded with zeros to whole packets
-          for (int64_t oh = 0; oh < s.Ho; ++oh) {
-            const int64_t first = ((n * s.O + g_ * Og + o) * s.Ho + oh) * s.Wo;
-            T* dst = gbuf.data + o * row + (k * s.Ho + oh) * padded_width;
-            if (first + padded_width <= g_size_all) {
-              masked_row(g + first, g_mask.data, padded_width, dst);
-              continue;
+      // The chunk's samples padded across threads, then its tiles: each tile's partial sums
+      // are one thread's, over the chunks in order, whatever the thread count.
+      std::atomic<bool> finite{true};
+      parallel_for(samples, 1, [&](int64_t first_sample, int64_t last_sample) {
+        for (int64_t k = first_sample; k < last_sample; ++k) {
+          const int64_t n = n0 + k;
+          T* xk = xbuf.data + k * x_size;
+          pad_planes(L, x + (n * s.C + g_ * Cg) * s.HW(), s.H, s.W, xk);
+          if (finite_only && !Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(xk, x_size).allFinite()) {
+            finite.store(false, std::memory_order_relaxed);
+            return;
+          }
+          for (int64_t o = 0; o < Og; ++o) {  // g's rows, each padded with zeros to whole packets
+            for (int64_t oh = 0; oh < s.Ho; ++oh) {
+              const int64_t first = ((n * s.O + g_ * Og + o) * s.Ho + oh) * s.Wo;
+              T* dst = gbuf.data + o * row + (k * s.Ho + oh) * padded_width;
+              if (first + padded_width <= g_size_all) {
+                masked_row(g + first, g_mask.data, padded_width, dst);
+                continue;
+              }
+              for (int64_t q = 0; q < s.Wo; ++q) dst[q] = g[first + q];
+              for (int64_t q = s.Wo; q < padded_width; ++q) dst[q] = T(0);
             }
-            for (int64_t q = 0; q < s.Wo; ++q) dst[q] = g[first + q];
-            for (int64_t q = s.Wo; q < padded_width; ++q) dst[q] = T(0);
           }
         }
-      }
-      for (int64_t ob = 0; ob < out_blocks; ++ob) {
-        const T* grows[mo];
-        for (int64_t o = 0; o < mo; ++o) grows[o] = gbuf.data + std::min(ob * mo + o, Og - 1) * row;
-        for (int64_t tb = 0; tb < tap_blocks; ++tb) {
+      });
+      if (!finite.load(std::memory_order_relaxed)) return false;
+      parallel_for(out_blocks * tap_blocks, 1, [&](int64_t first_tile, int64_t last_tile) {
+        for (int64_t tile = first_tile; tile < last_tile; ++tile) {
+          const int64_t ob = tile / tap_blocks, tb = tile % tap_blocks;
+          const T* grows[mo];
+          for (int64_t o = 0; o < mo; ++o) grows[o] = gbuf.data + std::min(ob * mo + o, Og - 1) * row;
           const T* xtaps[mt];
           for (int64_t t = 0; t < mt; ++t) xtaps[t] = xbuf.data + offsets.taps.data[std::min(tb * mt + t, K - 1)];
           weight_tile(std::make_index_sequence<static_cast<size_t>(mo * mt)>(), std::make_index_sequence<static_cast<size_t>(mo)>(),
                       std::make_index_sequence<static_cast<size_t>(mt)>(), grows, xtaps, x_offsets.data, samples * U,
-                      acc.data + (ob * tap_blocks + tb) * tile_size);
+                      acc.data + tile * tile_size);
         }
-      }
+      });
     }
     for (int64_t o = 0; o < Og; ++o) {
       for (int64_t p = 0; p < K; ++p) {
@@ -264,31 +281,34 @@ TAPEGRAD_NOINLINE bool weight_grad_direct(const Geometry& s, const T* x, const T
 template <class T>
 TAPEGRAD_NOINLINE void forward_lowered(const Geometry& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
-  Tensor<T> scratch;
-  if (!s.pointwise()) scratch = make_tensor<T>(Dims{K, HWo});
-  for (int64_t n = 0; n < s.N; ++n) {
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const T* xg = x + (n * s.C + g * Cg) * s.HW();  // (Cg, H, W)
-      const T* cols = xg;                             // (K, HWo)
-      if (!s.pointwise()) {
-        im2col(s, xg, scratch.data());
-        cols = scratch.data();
+  // Samples across threads, enough of them per chunk to be worth a thread; each sample whole.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(s.O * K * HWo, 1));
+  parallel_for(s.N, grain, [&](int64_t first, int64_t last) {
+    gemm_impl::PoolBuffer<T> scratch(s.pointwise() ? 0 : K * HWo);
+    for (int64_t n = first; n < last; ++n) {
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const T* xg = x + (n * s.C + g * Cg) * s.HW();  // (Cg, H, W)
+        const T* cols = xg;                             // (K, HWo)
+        if (!s.pointwise()) {
+          im2col(s, xg, scratch.data);
+          cols = scratch.data;
+        }
+        T* yg = y + (n * s.O + g * Og) * HWo;  // (Og, HWo) = w_g (Og, K) cols (K, HWo)
+        if (K < kShortFilter) {  // each output row a combination of cols' K rows: no packing
+          for (int64_t o = 0; o < Og; ++o) gemm(w + (g * Og + o) * K, false, cols, false, yg + o * HWo, 1, HWo, K, false);
+        } else {
+          gemm(w + g * Og * K, false, cols, false, yg, Og, HWo, K, false);
+        }
       }
-      T* yg = y + (n * s.O + g * Og) * HWo;  // (Og, HWo) = w_g (Og, K) cols (K, HWo)
-      if (K < kShortFilter) {  // each output row a combination of cols' K rows: no packing
-        for (int64_t o = 0; o < Og; ++o) gemm(w + (g * Og + o) * K, false, cols, false, yg + o * HWo, 1, HWo, K, false);
-      } else {
-        gemm(w + g * Og * K, false, cols, false, yg, Og, HWo, K, false);
+      if (bias) {
+        for (int64_t o = 0; o < s.O; ++o) {
+          T* yo = y + (n * s.O + o) * HWo;
+          const T b = bias[o];
+          for (int64_t p = 0; p < HWo; ++p) yo[p] += b;
+        }
       }
     }
-    if (bias) {
-      for (int64_t o = 0; o < s.O; ++o) {
-        T* yo = y + (n * s.O + o) * HWo;
-        const T b = bias[o];
-        for (int64_t p = 0; p < HWo; ++p) yo[p] += b;
-      }
-    }
-  }
+  });
 }
 
 // dx (N, C, H, W) = the input gradient of conv for output gradient g (N, O, Ho, Wo), values only,
@@ -296,24 +316,24 @@ TAPEGRAD_NOINLINE void forward_lowered(const Geometry& s, const T* x, const T* w
 template <class T>
 TAPEGRAD_NOINLINE void input_grad_lowered(const Geometry& s, const T* g, const T* w, T* dx) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
-  Tensor<T> scratch;
-  if (!s.pointwise()) {
-    scratch = make_tensor<T>(Dims{K, HWo});
-    std::fill_n(dx, s.N * s.C * s.HW(), T(0));
-  }
-  for (int64_t n = 0; n < s.N; ++n) {
-    for (int64_t g_ = 0; g_ < s.groups; ++g_) {
-      const T* gg = g + (n * s.O + g_ * Og) * HWo;  // (Og, HWo)
-      const T* wg = w + g_ * Og * K;                // (Og, K)
-      T* dxg = dx + (n * s.C + g_ * Cg) * s.HW();   // (Cg, H, W)
-      if (s.pointwise()) {                          // dx_g (Cg, HW) = w_g^T g_g
-        gemm(wg, true, gg, false, dxg, K, HWo, Og, false);
-      } else {  // cols (K, HWo) = w_g^T g_g, folded back onto the input
-        gemm(wg, true, gg, false, scratch.data(), K, HWo, Og, false);
-        col2im(s, scratch.data(), dxg);
+  if (!s.pointwise()) std::fill_n(dx, s.N * s.C * s.HW(), T(0));
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(s.O * K * HWo, 1));
+  parallel_for(s.N, grain, [&](int64_t first, int64_t last) {  // samples across threads, as forward_lowered
+    gemm_impl::PoolBuffer<T> scratch(s.pointwise() ? 0 : K * HWo);
+    for (int64_t n = first; n < last; ++n) {
+      for (int64_t g_ = 0; g_ < s.groups; ++g_) {
+        const T* gg = g + (n * s.O + g_ * Og) * HWo;  // (Og, HWo)
+        const T* wg = w + g_ * Og * K;                // (Og, K)
+        T* dxg = dx + (n * s.C + g_ * Cg) * s.HW();   // (Cg, H, W)
+        if (s.pointwise()) {                          // dx_g (Cg, HW) = w_g^T g_g
+          gemm(wg, true, gg, false, dxg, K, HWo, Og, false);
+        } else {  // cols (K, HWo) = w_g^T g_g, folded back onto the input
+          gemm(wg, true, gg, false, scratch.data, K, HWo, Og, false);
+          col2im(s, scratch.data, dxg);
+        }
       }
     }
-  }
+  });
 }
 
 // dw (O, Cg, kh, kw) = the weight gradient of conv at input x for output gradient g, values only,
@@ -371,11 +391,13 @@ void weight_grad_values(const Geometry& s, const T* x, const T* g, T* dw) {
 template <class T>
 void bias_grad_values(const Geometry& s, const T* g, T* db) {
   const int64_t HWo = s.HWo();
-  for (int64_t o = 0; o < s.O; ++o) {
-    T acc = 0;
-    for (int64_t n = 0; n < s.N; ++n) acc += sum_values(g + (n * s.O + o) * HWo, HWo);  // (Ho, Wo) runs
-    db[o] = acc;
-  }
+  parallel_for(s.O, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(s.N * HWo, 1)), [&](int64_t first, int64_t last) {
+    for (int64_t o = first; o < last; ++o) {  // each channel's sum on one thread, in order
+      T acc = 0;
+      for (int64_t n = 0; n < s.N; ++n) acc += sum_values(g + (n * s.O + o) * HWo, HWo);  // (Ho, Wo) runs
+      db[o] = acc;
+    }
+  });
 }
 
 template <class T>

@@ -12,8 +12,10 @@
 // With AVX-512 it is faster than Eigen's GEMM on the MLP's products (256x784x512: 0.96 ms
 // against 1.11) and on the seed's small ones, and reaches 95-120 GFLOP/s on char_gpt's
 // (1024x384x128 and the like) where one core's FMA loop reaches 110-136.
-// With OpenMP the matrix-matrix product is Eigen's own, which may split it across threads;
-// with another Eigen version than 3.4, the product expressions.
+// Large products split C into blocks of columns (or rows) across threads (core/parallel.hpp):
+// each element of C is summed over the same depth blocks in the same order whichever block it
+// falls in, so the result is the same bits for every thread count. With another Eigen version
+// than 3.4, the product expressions (one thread).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
@@ -25,49 +27,6 @@ namespace tapegrad::detail {
 
 #if TAPEGRAD_EIGEN_INTERNALS
 namespace gemm_impl {
-
-#if defined(EIGEN_HAS_OPENMP)
-using Eigen::Index;
-
-// Eigen's gemm_functor on pointers: the block [row, row + rows) x [col, col + cols) of C
-// (row-major, leading dimension ldc) += op(A) op(B), op(A) stored in LhsOrder with leading
-// dimension lda, op(B) in RhsOrder with ldb.
-template <class T, int LhsOrder, int RhsOrder>
-struct Functor {
-  using Gemm = Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
-                                                                Eigen::RowMajor, 1>;
-  using Traits = typename Gemm::Traits;
-  using Blocking = Eigen::internal::gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic,
-                                                        Eigen::Dynamic>;
-
-  const T* a;
-  Index lda;
-  const T* b;
-  Index ldb;
-  T* c;
-  Index ldc, m, n, k;
-  Blocking& blocking;
-
-  void initParallelSession(Index threads) const {
-    blocking.initParallel(m, n, k, threads);
-    blocking.allocateA();
-  }
-  void operator()(Index row, Index rows, Index col = 0, Index cols = -1,
-                  Eigen::internal::GemmParallelInfo<Index>* info = nullptr) const {
-    if (cols == -1) cols = n;
-    const T* lhs = LhsOrder == Eigen::RowMajor ? a + row * lda : a + row;  // &op(A)(row, 0)
-    const T* rhs = RhsOrder == Eigen::RowMajor ? b + col : b + col * ldb;  // &op(B)(0, col)
-    Gemm::run(rows, cols, k, lhs, lda, rhs, ldb, c + row * ldc + col, 1, ldc, T(1), blocking, info);
-  }
-};
-
-template <class T, int LhsOrder, int RhsOrder>
-void parallel_eigen(const T* a, Index lda, const T* b, Index ldb, T* c, Index m, Index n, Index k) {
-  using F = Functor<T, LhsOrder, RhsOrder>;
-  typename F::Blocking blocking(m, n, k, 1, true);
-  Eigen::internal::parallelize_gemm<true>(F{a, lda, b, ldb, c, n, m, n, k, blocking}, m, n, k, true);
-}
-#endif
 
 // ---- the blocked product -------------------------------------------------------------------
 // C (row-major, m x n) += op(A) op(B) the way BLIS and Eigen's GEMM work, in one small kernel:
@@ -198,11 +157,11 @@ struct PoolBuffer {
   T* data;
 };
 
-// C (m x n, row-major) += op(A) op(B), op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj];
-// with `overwrite`, C = op(A) op(B) (C's values are not read).
+// C (m x n, row-major with leading dimension ldc) += op(A) op(B), op(A)(i, p) = a[i * ai + p * ap],
+// op(B)(p, j) = b[p * bp + j * bj]; with `overwrite`, C = op(A) op(B) (C's values are not read).
 template <class T>
-TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, int64_t bp, int64_t bj, T* c, int64_t m,
-                               int64_t n, int64_t k, bool overwrite) {
+TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, int64_t bp, int64_t bj, T* c,
+                               int64_t ldc, int64_t m, int64_t n, int64_t k, bool overwrite) {
   using Tl = Tile<T>;
   constexpr int mr = Tl::kMr, nr = Tl::kNr;
   const int64_t kc_max = std::min(k, Tl::kKc), mc_max = std::min(m, Tl::kMc), nc_max = std::min(n, Tl::kNc);
@@ -225,19 +184,41 @@ TAPEGRAD_NOINLINE void blocked(const T* a, int64_t ai, int64_t ap, const T* b, i
           const int64_t cols = std::min<int64_t>(nr, nc - jr);
           const T* b_panel = pb.data + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {
-            T* c_tile = c + (ic + ir) * n + jc + jr;
+            T* c_tile = c + (ic + ir) * ldc + jc + jr;
             if (ir >= direct_rows) {
-              micro_kernel<T, ALayout::kPacked>(rows_cols, kc, pa.data + (ir - direct_rows) * kc, 0, b_panel, c_tile, n,
+              micro_kernel<T, ALayout::kPacked>(rows_cols, kc, pa.data + (ir - direct_rows) * kc, 0, b_panel, c_tile, ldc,
                                                 std::min<int64_t>(mr, mc - ir), cols, store);
             } else if (ap == 1) {
-              micro_kernel<T, ALayout::kRows>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, n, mr, cols, store);
+              micro_kernel<T, ALayout::kRows>(rows_cols, kc, a_block + ir * ai, ai, b_panel, c_tile, ldc, mr, cols, store);
             } else {
-              micro_kernel<T, ALayout::kSteps>(rows_cols, kc, a_block + ir, ap, b_panel, c_tile, n, mr, cols, store);
+              micro_kernel<T, ALayout::kSteps>(rows_cols, kc, a_block + ir, ap, b_panel, c_tile, ldc, mr, cols, store);
             }
           }
         }
       }
     }
+  }
+}
+
+// blocked() over the whole of C (m x n, contiguous), split across threads when the product is
+// large: into blocks of whole tiles' columns where C is wide enough (each thread packs only its
+// own columns of B and reads A in place), else of rows. An element's sum is the same either
+// way: over the same kKc-deep blocks of k, in order.
+template <class T>
+void parallel_blocked(const T* a, int64_t ai, int64_t ap, const T* b, int64_t bp, int64_t bj, T* c, int64_t m,
+                      int64_t n, int64_t k, bool overwrite) {
+  constexpr int64_t mr = Tile<T>::kMr, nr = Tile<T>::kNr;
+  constexpr int64_t kMinParallelFmas = int64_t(1) << 18;  // about 5 microseconds of one core's work
+  const int threads = m * n * k < kMinParallelFmas ? 1 : get_num_threads();
+  if (threads <= 1) return blocked(a, ai, ap, b, bp, bj, c, n, m, n, k, overwrite);
+  if (n >= 4 * nr * threads) {
+    parallel_for(n, nr, [&](int64_t begin, int64_t end) {
+      blocked(a, ai, ap, b + begin * bj, bp, bj, c + begin, n, m, end - begin, k, overwrite);
+    });
+  } else {
+    parallel_for(m, mr, [&](int64_t begin, int64_t end) {
+      blocked(a + begin * ai, ai, ap, b, bp, bj, c + begin * n, n, end - begin, n, k, overwrite);
+    });
   }
 }
 
@@ -351,22 +332,6 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
       gemm_impl::combine_rows(v, mat, k, outputs, c);
     }
   } else {
-#if defined(EIGEN_HAS_OPENMP)
-    // Eigen's own entry points, which may split the product across threads.
-    zero_c();
-    using Eigen::ColMajor;
-    using Eigen::RowMajor;
-    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
-    if (ta && tb) {
-      gemm_impl::parallel_eigen<T, ColMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
-    } else if (ta) {
-      gemm_impl::parallel_eigen<T, ColMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
-    } else if (tb) {
-      gemm_impl::parallel_eigen<T, RowMajor, ColMajor>(a, lda, b, ldb, c, m, n, k);
-    } else {
-      gemm_impl::parallel_eigen<T, RowMajor, RowMajor>(a, lda, b, ldb, c, m, n, k);
-    }
-#else
     // op(A)(i, p) = a[i * ai + p * ap], op(B)(p, j) = b[p * bp + j * bj]
     const int64_t ai = ta ? 1 : k, ap = ta ? m : 1, bp = tb ? 1 : n, bj = tb ? k : 1;
     constexpr int64_t mr = gemm_impl::Tile<T>::kMr, nr = gemm_impl::Tile<T>::kNr;
@@ -375,7 +340,10 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
       // A few rows, each row of B dotted with a row of A (both contiguous): dot products
       // stream B once per row of C, where packing B for the tiles would gather it.
       zero_c();
-      for (int64_t i = 0; i < m; ++i) gemm_impl::row_dots(b, a + i * k, n, k, c + i * n);
+      const int64_t grain = m * n * k < (int64_t(1) << 18) ? n : 64;  // rows of B per chunk
+      parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = 0; i < m; ++i) gemm_impl::row_dots(b + begin * k, a + i * k, end - begin, k, c + i * n + begin);
+      });
     } else if ((n <= 4 && !ta && tb) || (n < nr && ta && 3 * padded(n, m) < 2 * padded(m, n))) {
       // A few columns: C^T, computed into scratch and added to C transposed. For A B^T each
       // row of C^T is the same dot products as above; with A^T's rows contiguous, the tiles
@@ -386,15 +354,14 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
         std::fill_n(ct.data, n * m, T(0));
         for (int64_t j = 0; j < n; ++j) gemm_impl::row_dots(a, b + j * k, m, k, ct.data + j * m);
       } else {
-        gemm_impl::blocked(b, bj, bp, a, ap, ai, ct.data, n, m, k, true);
+        gemm_impl::parallel_blocked(b, bj, bp, a, ap, ai, ct.data, n, m, k, true);
       }
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) c[i * n + j] += ct.data[j * m + i];
       }
     } else {
-      gemm_impl::blocked(a, ai, ap, b, bp, bj, c, m, n, k, !accumulate);
+      gemm_impl::parallel_blocked(a, ai, ap, b, bp, bj, c, m, n, k, !accumulate);
     }
-#endif
   }
 #else
   ConstMatrixMap<T> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);

@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "../core/factories.hpp"
+#include "../core/parallel.hpp"
 
 namespace tapegrad::detail {
 
@@ -31,16 +32,27 @@ using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>>;
 
 // ---- plain loops ------------------------------------------------------------------------
 
+// body(begin, end) over [0, n) elements, split across threads when n is large (chunks of
+// kElementwiseGrain, a multiple of every packet size).
+template <class F>
+void parallel_elementwise(int64_t n, const F& body) {
+  parallel_for(n, kElementwiseGrain, body);
+}
+
 // y[i] = f(x[i]) for i < n (y may be x).
 template <class T, class F>
 void map_values(const T* x, T* y, int64_t n, F f) {
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  parallel_elementwise(n, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
+  });
 }
 
 // y[i] = f(a[i], b[i]) for i < n (y may be a or b).
 template <class T, class F>
 void zip_values(const T* a, const T* b, T* y, int64_t n, F f) {
-  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  parallel_elementwise(n, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = f(a[i], b[i]);
+  });
 }
 
 // A fresh tensor of `sizes` holding f(x[i]).
@@ -170,19 +182,26 @@ TAPEGRAD_NOINLINE void column_sums(const T* g, int64_t rows, int64_t cols, T* ou
 
 // y = f(x) for an Eigen unary functor over aligned tensor data (y may be x), as an Eigen
 // array assignment evaluates it: whole packets with f's packet op, the tail with its scalar op.
+// Chunks start at multiples of kElementwiseGrain, so stay aligned and keep the whole loop's
+// packets (only the last chunk has a scalar tail).
 template <class T, class F>
 TAPEGRAD_NOINLINE void eigen_map(const T* x, T* y, int64_t n, F f) {
+  parallel_elementwise(n, [&](int64_t begin, int64_t end) {
+    const T* xs = x + begin;
+    T* ys = y + begin;
+    const int64_t count = end - begin;
 #if TAPEGRAD_EIGEN_PACKETS
-  using namespace Eigen::internal;
-  int64_t i = 0;
-  if constexpr (functor_traits<F>::PacketAccess) {
-    constexpr int64_t ps = kPacketSize<T>;
-    for (; i + ps <= n; i += ps) pstore(y + i, f.packetOp(pload<Packet<T>>(x + i)));
-  }
-  for (; i < n; ++i) y[i] = f(x[i]);
+    using namespace Eigen::internal;
+    int64_t i = 0;
+    if constexpr (functor_traits<F>::PacketAccess) {
+      constexpr int64_t ps = kPacketSize<T>;
+      for (; i + ps <= count; i += ps) pstore(ys + i, f.packetOp(pload<Packet<T>>(xs + i)));
+    }
+    for (; i < count; ++i) ys[i] = f(xs[i]);
 #else
-  ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).unaryExpr(f);
+    ArrayMap<T>(ys, count) = ConstArrayMap<T>(xs, count).unaryExpr(f);
 #endif
+  });
 }
 
 #if TAPEGRAD_EIGEN_PACKETS && defined(EIGEN_VECTORIZE_SSE2)
@@ -207,17 +226,19 @@ inline __m512d exact_psqrt(const __m512d& x) { return _mm512_sqrt_pd(x); }
 // instruction set has them (a scalar sqrt loop does not vectorise: std::sqrt may set errno).
 template <class T>
 TAPEGRAD_NOINLINE void sqrt_values(const T* x, T* y, int64_t n, bool inverse) {
-  int64_t i = 0;
+  parallel_elementwise(n, [&](int64_t begin, int64_t end) {
+    int64_t i = begin;
 #if TAPEGRAD_X86_PACKETS
-  using namespace Eigen::internal;
-  constexpr int64_t ps = kPacketSize<T>;
-  const Packet<T> one = pset1<Packet<T>>(T(1));
-  for (; i + ps <= n; i += ps) {
-    const Packet<T> r = exact_psqrt(ploadu<Packet<T>>(x + i));
-    pstoreu(y + i, inverse ? pdiv(one, r) : r);
-  }
+    using namespace Eigen::internal;
+    constexpr int64_t ps = kPacketSize<T>;
+    const Packet<T> one = pset1<Packet<T>>(T(1));
+    for (; i + ps <= end; i += ps) {
+      const Packet<T> r = exact_psqrt(ploadu<Packet<T>>(x + i));
+      pstoreu(y + i, inverse ? pdiv(one, r) : r);
+    }
 #endif
-  for (; i < n; ++i) y[i] = inverse ? T(1) / std::sqrt(x[i]) : std::sqrt(x[i]);
+    for (; i < end; ++i) y[i] = inverse ? T(1) / std::sqrt(x[i]) : std::sqrt(x[i]);
+  });
 }
 
 #if TAPEGRAD_EIGEN_PACKETS
@@ -311,8 +332,7 @@ Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* n
   const T* pb = b.data();
   if (da == db) {
     Tensor<T> out = make_tensor<T>(da);
-    T* po = out.data();
-    for (int64_t i = 0, n = da.numel(); i < n; ++i) po[i] = Op::apply(pa[i], pb[i]);
+    zip_values(pa, pb, out.data(), da.numel(), [](T x, T y) { return Op::apply(x, y); });
     return out;
   }
   const Dims shape = broadcast_shape(da, db, name);

@@ -57,11 +57,27 @@ inline BatchLayout batch_layout(const Dims& sa, const Dims& sb) {
   return l;
 }
 
-// Calls f(batch index, a matrix index, b matrix index) for every batch of the product.
+// Calls f(batch index, a matrix index, b matrix index) for every batch of the product, the
+// batches split across threads when each product is too small to split itself (attention's
+// heads): `work` is one product's multiply-adds.
 template <class F>
-void for_each_batch(const BatchLayout& l, F&& f) {
+void for_each_batch(const BatchLayout& l, int64_t work, F&& f) {
   if (l.batch.empty()) return f(int64_t(0), int64_t(0), int64_t(0));
-  for_each_broadcast(l.batch, l.a_strides, l.b_strides, f);
+  const int64_t batches = l.batch.numel();
+  const int rank = l.batch.size();
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(work, 1));
+  parallel_for(batches, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t ia = 0, ib = 0, index = i;  // batch i's matrices: its index's digits times the strides
+      for (int d = rank - 1; d >= 0; --d) {
+        const int64_t digit = index % l.batch[d];
+        index /= l.batch[d];
+        ia += digit * l.a_strides[d];
+        ib += digit * l.b_strides[d];
+      }
+      f(i, ia, ib);
+    }
+  });
 }
 
 template <class T>
@@ -80,7 +96,7 @@ Tensor<T> bmm(const Tensor<T>& a, bool ta, const Tensor<T>& b, bool tb) {
   so.push_back(m, "matmul");
   so.push_back(n, "matmul");
   Tensor<T> out = make_tensor<T>(so);
-  for_each_batch(l, [&](int64_t i, int64_t ia, int64_t ib) {
+  for_each_batch(l, m * n * k, [&](int64_t i, int64_t ia, int64_t ib) {
     gemm(a.data() + ia * m * k, ta, b.data() + ib * k * n, tb, out.data() + i * m * n, m, n, k, false);
   });
   if (any_requires_grad(a, b)) {
@@ -116,9 +132,11 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   gemm(x.data(), false, weight.data(), true, py, rows, out, in, false);
   if (bias.defined()) {
     const T* pb = bias.data();
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t j = 0; j < out; ++j) py[r * out + j] += pb[j];
-    }
+    parallel_for(rows, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(out, 1)), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        for (int64_t j = 0; j < out; ++j) py[r * out + j] += pb[j];
+      }
+    });
   }
   if (any_requires_grad(x, weight, bias)) {  // an undefined bias gets no edge
     Tensor<T> xs = weight.requires_grad() ? x : Tensor<T>();

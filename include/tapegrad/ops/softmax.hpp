@@ -8,12 +8,15 @@
 namespace tapegrad {
 namespace detail {
 
-// Calls f(p, stride) for each line of x along the reduced axis of layout l.
+// Calls f(base) for each line of x along the reduced axis of layout l (its values at base +
+// k * l.inner), lines split across threads when there are many: each line is computed whole
+// by one of them.
 template <class F>
 void for_each_line(const ReduceLayout& l, F&& f) {
-  for (int64_t o = 0; o < l.outer; ++o) {
-    for (int64_t i = 0; i < l.inner; ++i) f(o * l.n * l.inner + i);
-  }
+  const int64_t lines = l.outer * l.inner;
+  parallel_for(lines, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(l.n, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t line = begin; line < end; ++line) f(line / l.inner * l.n * l.inner + line % l.inner);
+  });
 }
 
 // Over a line of n contiguous values, exp(a[k] - m) into b (unless `log`) and their sum: in

@@ -207,8 +207,9 @@ class AdamFamily : public Optimizer<T> {
       if (decoupled && options_.weight_decay() != 0) {  // AdamW: param.mul_(1 - lr * weight_decay)
         const T shrink = static_cast<T>(1 - options_.lr() * options_.weight_decay());
         T* p = params[i].data();
-        const int64_t n = params[i].numel();
-        for (int64_t j = 0; j < n; ++j) p[j] *= shrink;  // p: (numel)
+        tapegrad::detail::parallel_elementwise(params[i].numel(), [&](int64_t begin, int64_t end) {
+          for (int64_t j = begin; j < end; ++j) p[j] *= shrink;  // p: (numel)
+        });
       }
       const double bias_correction1 = 1 - std::pow(beta1, s.step);
       const double bias_correction2 = 1 - std::pow(beta2, s.step);
@@ -217,9 +218,14 @@ class AdamFamily : public Optimizer<T> {
       const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
       const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
       const T wd = decoupled ? T(0) : static_cast<T>(options_.weight_decay()), eps = static_cast<T>(options_.eps());
-      adam_update(params[i].data(), grad.data(), s.exp_avg.data(), s.exp_avg_sq.data(),
-                  amsgrad ? s.max_exp_avg_sq.data() : nullptr, params[i].numel(), b1, b2, one_minus_b1, one_minus_b2, wd,
-                  step_size, bc2_sqrt, eps);
+      T *p = params[i].data(), *m = s.exp_avg.data(), *v = s.exp_avg_sq.data();
+      T* vmax = amsgrad ? s.max_exp_avg_sq.data() : nullptr;
+      const T* g = grad.data();
+      // Chunks of whole packets: each element's update is the same instructions on any thread.
+      tapegrad::detail::parallel_elementwise(params[i].numel(), [&](int64_t begin, int64_t end) {
+        adam_update(p + begin, g + begin, m + begin, v + begin, vmax ? vmax + begin : nullptr, end - begin, b1, b2,
+                    one_minus_b1, one_minus_b2, wd, step_size, bc2_sqrt, eps);
+      });
     }
   }
 

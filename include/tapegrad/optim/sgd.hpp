@@ -4,6 +4,7 @@
 // Nesterov, maximize.
 #include <cmath>
 
+#include "../ops/kernels.hpp"
 #include "optimizer.hpp"
 
 namespace tapegrad::optim {
@@ -155,8 +156,12 @@ class SGD : public Optimizer<T> {
         momentum_buffer_[i] = empty_like(params[i]);
         first = true;
       }
-      sgd_update(params[i].data(), grad.data(), use_momentum ? momentum_buffer_[i].data() : nullptr, first,
-                 params[i].numel());
+      T* p = params[i].data();
+      T* buf = use_momentum ? momentum_buffer_[i].data() : nullptr;
+      const T* g = grad.data();
+      detail::parallel_elementwise(params[i].numel(), [&](int64_t begin, int64_t end) {
+        sgd_update(p + begin, g + begin, buf ? buf + begin : nullptr, first, end - begin);
+      });
     }
   }
 
