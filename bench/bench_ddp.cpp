@@ -7,6 +7,7 @@
 //                   start only when the first layer's gradient is in (no overlap)
 //   ddp overlap     bucket_cap_mb 0.25: buckets that start while backward still runs
 // and the time the all-reduce adds to a step (ddp - local).
+// Each rank runs one intra-op thread.
 // Run: mpirun -np 1 ./build-bench/bench/bench_ddp [steps]; mpirun -np 2 ./build-bench/bench/bench_ddp [steps]
 #include <algorithm>
 #include <chrono>
@@ -59,6 +60,9 @@ double median_step_ms(double cap_mb, int steps) {
 
 int main(int argc, char** argv) {
   dist::init_process_group();
+  // One intra-op thread per rank (init_process_group would give a single rank both cores):
+  // the rows compare ranks, not threads; bench_tapegrad's BM_mlp_2threads has two threads.
+  tg::set_num_threads(1);
   const int steps = argc > 1 ? std::atoi(argv[1]) : 30;
   const int world = dist::get_world_size();
   const double local = median_step_ms(0, steps);

@@ -255,9 +255,10 @@ class ThreadPool {
 template <class F>
 void parallel_for(int64_t n, int64_t grain, const F& body) {
   if (n <= 0) return;
+  // The common case first, before any division: one chunk's work (a small op).
+  if (n <= grain || inside_parallel_region() || ThreadPool::destroyed()) return body(int64_t(0), n);
   if (grain < 1) grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
-  if (chunks <= 1 || inside_parallel_region() || ThreadPool::destroyed()) return body(int64_t(0), n);
   ThreadPool& pool = ThreadPool::instance();
   const int parts = static_cast<int>(std::min<int64_t>(chunks, pool.num_threads()));
   if (parts <= 1) return body(int64_t(0), n);
