@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -266,4 +267,140 @@ TEST_CASE("the digits CNN trained with 1, 2 and 3 threads ends with the same bit
   CHECK(same_bits(one, two));
   CHECK(same_bits(one, three));
   CHECK(one.back() < one[one.size() - 4]);
+}
+
+namespace {
+
+// One op (or module) at a size where it splits: its output and its inputs' gradients for a
+// fixed random output gradient, all as one vector of values.
+struct OpRun {
+  const char* name;
+  std::function<std::vector<tg::Tensor<float>>()> run;
+};
+
+// x's values from the seed, requiring grad.
+tg::Tensor<float> leaf(const tg::Shape& shape) { return tg::randn<float>(shape).requires_grad_(); }
+
+// The parallel loops the last forward_backward ran (its op's forward and backward only).
+uint64_t op_loops = 0;
+
+// y = forward() and the backward of a random output gradient; y and the inputs' gradients.
+template <class F>
+std::vector<tg::Tensor<float>> forward_backward(F forward, const std::vector<tg::Tensor<float>>& inputs) {
+  const uint64_t before = loops_run();
+  const tg::Tensor<float> y = forward();
+  op_loops = loops_run() - before;
+  const auto w = tg::randn<float>(y.shape());
+  const uint64_t before_backward = loops_run();
+  y.backward(w);
+  op_loops += loops_run() - before_backward;
+  std::vector<tg::Tensor<float>> out{y.detach()};
+  for (const auto& x : inputs) out.push_back(x.grad());
+  return out;
+}
+
+std::vector<OpRun> splitting_ops() {
+  return {
+      {"layer_norm", [] {
+         auto x = leaf({512, 128});
+         nn::LayerNorm<float> ln(128);
+         auto out = forward_backward([&] { return ln(x); }, {x});
+         for (const auto& p : ln.parameters()) out.push_back(p.grad());
+         return out;
+       }},
+      {"batch_norm1d", [] {
+         auto x = leaf({4096, 64});
+         nn::BatchNorm1d<float> bn(64);
+         auto out = forward_backward([&] { return bn(x); }, {x});
+         for (const auto& p : bn.parameters()) out.push_back(p.grad());
+         out.push_back(bn.buffers()[0].clone());
+         return out;
+       }},
+      {"batch_norm2d", [] {
+         auto x = leaf({16, 32, 14, 14});
+         nn::BatchNorm2d<float> bn(32);
+         auto out = forward_backward([&] { return bn(x); }, {x});
+         for (const auto& p : bn.parameters()) out.push_back(p.grad());
+         return out;
+       }},
+      {"max_pool2d", [] {
+         auto x = leaf({16, 32, 28, 28});
+         return forward_backward([&] { return nn::MaxPool2d(2)(x); }, {x});
+       }},
+      {"max_pool2d 3x3 stride 2 padding 1", [] {
+         auto x = leaf({16, 32, 28, 28});
+         return forward_backward([&] { return nn::MaxPool2d(3, 2, 1)(x); }, {x});
+       }},
+      {"avg_pool2d", [] {
+         auto x = leaf({16, 32, 28, 28});
+         return forward_backward([&] { return nn::AvgPool2d(3, 2, 1)(x); }, {x});
+       }},
+      {"conv2d direct", [] {
+         auto x = leaf({8, 16, 28, 28});
+         nn::Conv2d conv(16, 32, 3, 1, 1);
+         auto out = forward_backward([&] { return conv(x); }, {x});
+         for (const auto& p : conv.parameters()) out.push_back(p.grad());
+         return out;
+       }},
+      {"conv2d lowered (stride 2)", [] {
+         auto x = leaf({8, 16, 28, 28});
+         nn::Conv2d conv(16, 32, 3, 2, 1);
+         auto out = forward_backward([&] { return conv(x); }, {x});
+         for (const auto& p : conv.parameters()) out.push_back(p.grad());
+         return out;
+       }},
+      {"sum over dims 0 and 1, var over dim 1", [] {
+         auto x = leaf({300, 400});
+         return forward_backward([&] { return tg::cat({tg::sum(x, 0), tg::sum(x, 1), tg::var(x, 1)}); }, {x});
+       }},
+      {"softmax and log_softmax", [] {
+         auto x = leaf({1024, 64});
+         return forward_backward([&] { return tg::softmax(x, 1) + tg::log_softmax(x, 0); }, {x});
+       }},
+      {"broadcast arithmetic, where, permute", [] {
+         auto x = leaf({64, 32, 48});
+         auto row = leaf({48});
+         auto column = leaf({64, 1, 1});
+         auto mask = (tg::randn<float>({64, 32, 48}) > 0.0f);
+         return forward_backward([&] { return tg::where(mask, x * row, x + column).permute({2, 0, 1}); }, {x, row, column});
+       }},
+      {"batched matmul (heads)", [] {
+         auto a = leaf({64, 64, 32});
+         auto b = leaf({64, 32, 64});
+         return forward_backward([&] { return tg::matmul(a, b); }, {a, b});
+       }},
+      {"linear", [] {
+         auto x = leaf({512, 300});
+         nn::Linear<float> fc(300, 200);
+         auto out = forward_backward([&] { return fc(x); }, {x});
+         for (const auto& p : fc.parameters()) out.push_back(p.grad());
+         return out;
+       }},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("each op that splits gives the same bits for 1, 2 and 3 threads, and does split its forward or backward") {
+  for (const auto& op : splitting_ops()) {
+    INFO(op.name);
+    auto run = [&](int threads) {
+      ThreadCount count(threads);
+      tg::manual_seed(9);
+      std::vector<float> out;
+      for (const auto& t : op.run()) {
+        REQUIRE(t.defined());
+        out.insert(out.end(), t.data(), t.data() + t.numel());
+      }
+      return out;
+    };
+    const auto one = run(1);
+    CHECK(op_loops == 0);
+    const auto two = run(2);
+    CHECK(op_loops > 0);  // the op itself split, not only what surrounds it
+    const auto three = run(3);
+    CHECK(!one.empty());
+    CHECK(same_bits(one, two));
+    CHECK(same_bits(one, three));
+  }
 }

@@ -162,18 +162,22 @@ TAPEGRAD_NOINLINE void column_sums(const T* g, int64_t rows, int64_t cols, T* ou
     return s;
   };
   for (int64_t j = 0; j < start; ++j) out[j] = column(j);
-  for (int64_t j = start; j < end; j += ps) {
-    auto row = [&](int64_t i) { return ploadu<Packet<T>>(g + i * cols + j); };
-    Packet<T> p = pset1<Packet<T>>(T(0));
-    if (rows > 0) {
-      const int64_t rows4 = (rows - 1) & ~int64_t(3);
-      p = row(0);
-      int64_t i = 1;
-      for (; i < rows4; i += 4) p = padd(p, padd(padd(row(i), row(i + 1)), padd(row(i + 2), row(i + 3))));
-      for (; i < rows; ++i) p = padd(p, row(i));
+  // The packets of columns across threads: each packet's sum is the same on any of them.
+  const int64_t packets = (end - start) / ps;
+  parallel_for(packets, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(rows * ps, 1)), [&](int64_t first, int64_t last) {
+    for (int64_t j = start + first * ps; j < start + last * ps; j += ps) {
+      auto row = [&](int64_t i) { return ploadu<Packet<T>>(g + i * cols + j); };
+      Packet<T> p = pset1<Packet<T>>(T(0));
+      if (rows > 0) {
+        const int64_t rows4 = (rows - 1) & ~int64_t(3);
+        p = row(0);
+        int64_t i = 1;
+        for (; i < rows4; i += 4) p = padd(p, padd(padd(row(i), row(i + 1)), padd(row(i + 2), row(i + 3))));
+        for (; i < rows; ++i) p = padd(p, row(i));
+      }
+      pstoreu(out + j, p);
     }
-    pstoreu(out + j, p);
-  }
+  });
   for (int64_t j = end; j < cols; ++j) out[j] = column(j);
 #else
   Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out, cols) = ConstMatrixMap<T>(g, rows, cols).colwise().sum();
@@ -294,6 +298,16 @@ TAPEGRAD_NOINLINE inline bool is_trailing_block(const Dims& small, const Dims& b
 struct BroadcastOdometer {
   int64_t index[kMaxDims] = {};
   int64_t ia = 0, ib = 0;
+  // Starts at row `row` of `out` (its index over all dims but the last).
+  TAPEGRAD_NOINLINE void seek(int64_t row, const Dims& out, const Dims& sa, const Dims& sb) {
+    ia = ib = 0;
+    for (int d = out.size() - 2; d >= 0; --d) {
+      index[d] = row % out[d];
+      row /= out[d];
+      ia += index[d] * sa[d];
+      ib += index[d] * sb[d];
+    }
+  }
   // Moves to the next row of `out`, like an odometer.
   TAPEGRAD_NOINLINE void advance(const Dims& out, const Dims& sa, const Dims& sb) {
     for (int d = out.size() - 2; d >= 0; --d) {
@@ -323,6 +337,26 @@ void for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, F&& f) 
   }
 }
 
+// for_each_broadcast for an f that writes element i of `out` and nothing else: rows across
+// threads, each starting its odometer at its first row. (reduce_to_shape, whose f adds into
+// shared outputs, keeps the serial walk.)
+template <class F>
+void parallel_for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, const F& f) {
+  const int rank = out.size();
+  const int64_t total = out.numel();
+  if (rank < 2 || total <= kElementwiseGrain) return for_each_broadcast(out, sa, sb, f);
+  const int64_t inner = out[rank - 1], ia_step = sa[rank - 1], ib_step = sb[rank - 1];
+  parallel_for(total / inner, std::max<int64_t>(1, kElementwiseGrain / inner), [&](int64_t first, int64_t last) {
+    BroadcastOdometer o;
+    o.seek(first, out, sa, sb);
+    for (int64_t row = first; row < last; ++row) {
+      const int64_t i = row * inner;
+      for (int64_t k = 0; k < inner; ++k) f(i + k, o.ia + k * ia_step, o.ib + k * ib_step);
+      o.advance(out, sa, sb);
+    }
+  });
+}
+
 // out = op(a, b) with NumPy broadcasting; `Op::apply` takes two scalars.
 template <class Op, class T>
 Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* name) {
@@ -338,8 +372,8 @@ Tensor<T> broadcast_binary(const Tensor<T>& a, const Tensor<T>& b, const char* n
   const Dims shape = broadcast_shape(da, db, name);
   Tensor<T> out = make_tensor<T>(shape);
   T* po = out.data();
-  for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
-                     [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
+  parallel_for_each_broadcast(shape, broadcast_strides(da, shape), broadcast_strides(db, shape),
+                              [&](int64_t i, int64_t ia, int64_t ib) { po[i] = Op::apply(pa[ia], pb[ib]); });
   return out;
 }
 

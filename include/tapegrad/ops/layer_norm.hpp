@@ -64,23 +64,26 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
   T* pr = pm + M;
   Tensor<T> y = make_tensor<T>(x.sizes());
   T* py = y.data();
-  for (int64_t r = 0; r < M; ++r) {  // row r: x[r * N, (r + 1) * N)
-    const T* xr = px + r * N;
-    const double mu = ln::lane_sum(N, [xr](int64_t j) { return static_cast<double>(xr[j]); }) / static_cast<double>(N);
-    const double v = ln::lane_sum(N, [xr, mu](int64_t j) {
-      const double c = static_cast<double>(xr[j]) - mu;
-      return c * c;
-    });
-    const double rstd = 1 / std::sqrt(v / static_cast<double>(N) + eps);
-    pm[r] = static_cast<T>(mu);
-    pr[r] = static_cast<T>(rstd);
-    const T m = pm[r], k = pr[r];
-    T* yr = py + r * N;
-    for (int64_t j = 0; j < N; ++j) {  // y = (x - mean) * rstd * w + b
-      const T xhat = (xr[j] - m) * k;
-      yr[j] = (pw ? xhat * pw[j] : xhat) + (pb ? pb[j] : T(0));
+  const int64_t row_grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(N, 1));
+  parallel_for(M, row_grain, [&](int64_t first, int64_t last) {  // rows across threads, each row whole
+    for (int64_t r = first; r < last; ++r) {  // row r: x[r * N, (r + 1) * N)
+      const T* xr = px + r * N;
+      const double mu = ln::lane_sum(N, [xr](int64_t j) { return static_cast<double>(xr[j]); }) / static_cast<double>(N);
+      const double v = ln::lane_sum(N, [xr, mu](int64_t j) {
+        const double c = static_cast<double>(xr[j]) - mu;
+        return c * c;
+      });
+      const double rstd = 1 / std::sqrt(v / static_cast<double>(N) + eps);
+      pm[r] = static_cast<T>(mu);
+      pr[r] = static_cast<T>(rstd);
+      const T m = pm[r], k = pr[r];
+      T* yr = py + r * N;
+      for (int64_t j = 0; j < N; ++j) {  // y = (x - mean) * rstd * w + b
+        const T xhat = (xr[j] - m) * k;
+        yr[j] = (pw ? xhat * pw[j] : xhat) + (pb ? pb[j] : T(0));
+      }
     }
-  }
+  });
 
   if (any_requires_grad(x, weight, bias)) {  // an undefined weight or bias gets no edge
     auto backward = [xs = x, ws = weight, stats, norm = Dims(normalized, "layer_norm"), M, N, eps](const Tensor<T>& g, GradOut<T>& grads) {
@@ -96,31 +99,42 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
       if (grads.needed(2)) gb = make_tensor<T>(norm).fill_(T(0));
       T* pgw = gw.defined() ? gw.data() : nullptr;
       T* pgb = gb.defined() ? gb.data() : nullptr;
-      for (int64_t r = 0; r < M; ++r) {
-        const T* gr = pg + r * N;
-        const T* xr = px + r * N;
-        const T m = pm[r], k = pr[r];
-        if (pgw) {  // dw += g * x^
-          for (int64_t j = 0; j < N; ++j) pgw[j] += gr[j] * ((xr[j] - m) * k);
-        }
-        if (pgb) {  // db += g
-          for (int64_t j = 0; j < N; ++j) pgb[j] += gr[j];
-        }
-        if (!gx.defined()) continue;
-        // sums of g w and g w x^ over the row
-        auto gw_at = [gr, pw](int64_t j) { return pw ? gr[j] * pw[j] : gr[j]; };
-        const double sum_gw = ln::lane_sum(N, [&](int64_t j) { return static_cast<double>(gw_at(j)); });
-        const double sum_gwx = ln::lane_sum(N, [&](int64_t j) {
-          return static_cast<double>(gw_at(j)) * static_cast<double>((xr[j] - m) * k);
+      // dw and db sum over the rows in order: columns across threads, each column's sum whole.
+      if (pgw || pgb) {
+        parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(M, 1)), [&](int64_t j0, int64_t j1) {
+          for (int64_t r = 0; r < M; ++r) {
+            const T* gr = pg + r * N;
+            const T* xr = px + r * N;
+            const T m = pm[r], k = pr[r];
+            if (pgw) {  // dw += g * x^
+              for (int64_t j = j0; j < j1; ++j) pgw[j] += gr[j] * ((xr[j] - m) * k);
+            }
+            if (pgb) {  // db += g
+              for (int64_t j = j0; j < j1; ++j) pgb[j] += gr[j];
+            }
+          }
         });
-        const T mean_gw = static_cast<T>(sum_gw / static_cast<double>(N));
-        const T mean_gwx = static_cast<T>(sum_gwx / static_cast<double>(N));
-        T* dr = gx.data() + r * N;
-        for (int64_t j = 0; j < N; ++j) {  // dx = rstd * (g w - mean(g w) - x^ mean(g w x^))
-          const T gwj = pw ? gr[j] * pw[j] : gr[j];
-          dr[j] = k * (gwj - mean_gw - (xr[j] - m) * k * mean_gwx);
-        }
       }
+      if (gx.defined()) parallel_for(M, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(N, 1)), [&](int64_t first, int64_t last) {
+        for (int64_t r = first; r < last; ++r) {  // rows across threads
+          const T* gr = pg + r * N;
+          const T* xr = px + r * N;
+          const T m = pm[r], k = pr[r];
+          // sums of g w and g w x^ over the row
+          auto gw_at = [gr, pw](int64_t j) { return pw ? gr[j] * pw[j] : gr[j]; };
+          const double sum_gw = ln::lane_sum(N, [&](int64_t j) { return static_cast<double>(gw_at(j)); });
+          const double sum_gwx = ln::lane_sum(N, [&](int64_t j) {
+            return static_cast<double>(gw_at(j)) * static_cast<double>((xr[j] - m) * k);
+          });
+          const T mean_gw = static_cast<T>(sum_gw / static_cast<double>(N));
+          const T mean_gwx = static_cast<T>(sum_gwx / static_cast<double>(N));
+          T* dr = gx.data() + r * N;
+          for (int64_t j = 0; j < N; ++j) {  // dx = rstd * (g w - mean(g w) - x^ mean(g w x^))
+            const T gwj = pw ? gr[j] * pw[j] : gr[j];
+            dr[j] = k * (gwj - mean_gw - (xr[j] - m) * k * mean_gwx);
+          }
+        }
+      });
       if (gx.defined()) grads[0] = gx;
       if (gw.defined()) grads[1] = gw;
       if (gb.defined()) grads[2] = gb;

@@ -26,7 +26,7 @@ Tensor<T> permute_values(const Tensor<T>& x, const Dims& perm) {
   Tensor<T> out = make_tensor<T>(os);
   const T* px = x.data();
   T* po = out.data();
-  for_each_broadcast(os, src_strides, broadcast_strides(Dims(), os), [&](int64_t i, int64_t is, int64_t) { po[i] = px[is]; });
+  parallel_for_each_broadcast(os, src_strides, broadcast_strides(Dims(), os), [&](int64_t i, int64_t is, int64_t) { po[i] = px[is]; });
   return out;
 }
 

@@ -83,8 +83,8 @@ Tensor<T> where(const Tensor<T>& condition, const Tensor<T>& a, const Tensor<T>&
   Tensor<T> out = detail::make_tensor<T>(shape);
   const T *pc = cond.data(), *pa = a.data(), *pb = b.data();
   T* po = out.data();
-  detail::for_each_broadcast(shape, detail::broadcast_strides(da, shape), detail::broadcast_strides(db, shape),
-                             [&](int64_t i, int64_t ia, int64_t ib) { po[i] = pc[i] != T(0) ? pa[ia] : pb[ib]; });
+  detail::parallel_for_each_broadcast(shape, detail::broadcast_strides(da, shape), detail::broadcast_strides(db, shape),
+                                      [&](int64_t i, int64_t ia, int64_t ib) { po[i] = pc[i] != T(0) ? pa[ia] : pb[ib]; });
   if (detail::any_requires_grad(a, b)) {
     detail::record(out, "WhereBackward0", [condition, shape, da, db](const Tensor<T>& g, detail::GradOut<T>& in) {
       const Tensor<T> keep = detail::broadcast_to(condition, shape);

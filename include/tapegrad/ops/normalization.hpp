@@ -35,66 +35,75 @@ struct CenteredProduct {
 // in eight lanes of double for float (converted value by value), in Eigen's vectorised order for double.
 template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
+  // Channels across threads, each channel's sum whole on one of them, in the order above.
+  const int64_t channel_grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(N * L, 1));
   if (L == 1) {
     std::fill_n(out, C, T(0));
-    for (int64_t n = 0; n < N; ++n) {
-      const T* ra = a + n * C;
-      const T* rb = b + n * C;
-      for (int64_t c = 0; c < C; ++c) out[c] += f(ra[c], rb[c], p[c]...);
-    }
+    parallel_for(C, channel_grain, [&](int64_t first, int64_t last) {
+      for (int64_t n = 0; n < N; ++n) {
+        const T* ra = a + n * C;
+        const T* rb = b + n * C;
+        for (int64_t c = first; c < last; ++c) out[c] += f(ra[c], rb[c], p[c]...);
+      }
+    });
     return;
   }
-  Tensor<T> scratch;
-  if constexpr (std::is_same_v<T, double> && !std::is_same_v<F, FirstInput>) scratch = make_tensor<T>(Dims{L});
-  for (int64_t c = 0; c < C; ++c) {
-    double acc = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t base = (n * C + c) * L;
-      double run = 0;
-      if constexpr (std::is_same_v<T, double>) {
-        if constexpr (std::is_same_v<F, FirstInput>) {
-          run = sum_values(a + base, L);
+  parallel_for(C, channel_grain, [&](int64_t first, int64_t last) {
+    Tensor<T> scratch;
+    if constexpr (std::is_same_v<T, double> && !std::is_same_v<F, FirstInput>) scratch = make_tensor<T>(Dims{L});
+    for (int64_t c = first; c < last; ++c) {
+      double acc = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t base = (n * C + c) * L;
+        double run = 0;
+        if constexpr (std::is_same_v<T, double>) {
+          if constexpr (std::is_same_v<F, FirstInput>) {
+            run = sum_values(a + base, L);
+          } else {
+            T* v = scratch.data();
+            for (int64_t l = 0; l < L; ++l) v[l] = f(a[base + l], b[base + l], p[c]...);
+            run = sum_values(v, L);
+          }
         } else {
-          T* v = scratch.data();
-          for (int64_t l = 0; l < L; ++l) v[l] = f(a[base + l], b[base + l], p[c]...);
-          run = sum_values(v, L);
+          // eight lanes of double, so the adds do not wait on each other (one chain ran at the
+          // add's latency); a sum of floats in double is exact to ~1e-16, so the float it rounds
+          // to is the same in all but freak cases
+          double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          int64_t l = 0;
+          for (; l + 8 <= L; l += 8) {
+            for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(f(a[base + l + k], b[base + l + k], p[c]...));
+          }
+          for (; l < L; ++l) lanes[0] += static_cast<double>(f(a[base + l], b[base + l], p[c]...));
+          run = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
         }
-      } else {
-        // eight lanes of double, so the adds do not wait on each other (one chain ran at the
-        // add's latency); a sum of floats in double is exact to ~1e-16, so the float it rounds
-        // to is the same in all but freak cases
-        double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t l = 0;
-        for (; l + 8 <= L; l += 8) {
-          for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(f(a[base + l + k], b[base + l + k], p[c]...));
-        }
-        for (; l < L; ++l) lanes[0] += static_cast<double>(f(a[base + l], b[base + l], p[c]...));
-        run = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+        acc += run;
       }
-      acc += run;
+      out[c] = static_cast<T>(acc);
     }
-    out[c] = static_cast<T>(acc);
-  }
+  });
 }
 
 // out = f(a, b, p...) elementwise.
 template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   if (L == 1) {  // rows of C channels: the inner loop runs along a row
-    for (int64_t n = 0; n < N; ++n) {
-      const T* ra = a + n * C;
-      const T* rb = b + n * C;
-      T* ro = out + n * C;
-      for (int64_t c = 0; c < C; ++c) ro[c] = f(ra[c], rb[c], p[c]...);
-    }
+    parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(C, 1)), [&](int64_t first, int64_t last) {
+      for (int64_t n = first; n < last; ++n) {
+        const T* ra = a + n * C;
+        const T* rb = b + n * C;
+        T* ro = out + n * C;
+        for (int64_t c = 0; c < C; ++c) ro[c] = f(ra[c], rb[c], p[c]...);
+      }
+    });
     return;
   }
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t base = (n * C + c) * L;
+  // Runs (n, c) of L values across threads.
+  parallel_for(N * C, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(L, 1)), [&](int64_t first, int64_t last) {
+    for (int64_t run = first; run < last; ++run) {
+      const int64_t base = run * L, c = run % C;
       for (int64_t l = 0; l < L; ++l) out[base + l] = f(a[base + l], b[base + l], p[c]...);
     }
-  }
+  });
 }
 
 // The channel dims of x (N, C) or (N, C, L) reduced, kept as 1s: a mean or a sum per channel

@@ -52,6 +52,12 @@ class PoolIndexBuffer : public RefCounted, public PoolAllocated {
 };
 using PoolIndices = IntrusivePtr<PoolIndexBuffer>;
 
+// Planes per chunk when a pooling loop splits its (N * C) planes across threads: each plane is
+// one thread's, so the values are the same for every thread count.
+inline int64_t plane_grain(int64_t plane_size) {
+  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(plane_size, 1));
+}
+
 template <class T>
 Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const PoolIndices& indices, const Pool2dGeometry& geo);
 
@@ -64,10 +70,12 @@ Tensor<T> max_pool2d_gather(const Tensor<T>& g, const PoolIndices& indices, cons
   const int64_t* idx = indices->data();
   const T* pg = g.data();
   T* py = y.data();
-  for (int64_t p = 0; p < geo.planes; ++p) {  // g: (planes, H, W) -> y: (planes, OH, OW)
-    const T* gp = pg + p * in_plane;
-    for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) py[o] = idx[o] < 0 ? T(0) : gp[idx[o]];
-  }
+  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+    for (int64_t p = first; p < last; ++p) {  // g: (planes, H, W) -> y: (planes, OH, OW)
+      const T* gp = pg + p * in_plane;
+      for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) py[o] = idx[o] < 0 ? T(0) : gp[idx[o]];
+    }
+  });
   if (any_requires_grad(g)) {
     record(y, "MaxPool2DWithIndicesBackwardBackward", [indices, geo](const Tensor<T>& gy, GradOut<T>& in) {
       in[0] = max_pool2d_scatter(gy, indices, geo);
@@ -86,12 +94,14 @@ Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const PoolIndices& indices, con
   const int64_t* idx = indices->data();
   const T* pg = g.data();
   T* pgx = gx.data();
-  for (int64_t p = 0; p < geo.planes; ++p) {  // g: (planes, OH, OW) -> gx: (planes, H, W)
-    T* gxp = pgx + p * in_plane;
-    for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) {
-      if (idx[o] >= 0) gxp[idx[o]] += pg[o];
+  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+    for (int64_t p = first; p < last; ++p) {  // g: (planes, OH, OW) -> gx: (planes, H, W)
+      T* gxp = pgx + p * in_plane;
+      for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) {
+        if (idx[o] >= 0) gxp[idx[o]] += pg[o];
+      }
     }
-  }
+  });
   if (any_requires_grad(g)) {
     record(gx, "MaxPool2DWithIndicesBackward", [indices, geo](const Tensor<T>& gg, GradOut<T>& in) {
       in[0] = max_pool2d_gather(gg, indices, geo);
@@ -106,44 +116,49 @@ template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
   Tensor<T> y = make_tensor<T>(geo.out_shape);
   PoolIndices indices = make_intrusive<PoolIndexBuffer>(y.numel());
-  // The geometry in locals: the index stores (int64_t) could alias geo's fields and would
-  // make the compiler reload them in the inner loop.
-  const int64_t planes = geo.planes, H = geo.H, W = geo.W, OH = geo.OH, OW = geo.OW;
-  const int64_t kh = geo.kh, kw = geo.kw, sh = geo.sh, sw = geo.sw, ph = geo.ph, pw = geo.pw, dh = geo.dh, dw = geo.dw;
-  const T* px = x.data();
-  T* py = y.data();
-  int64_t* pidx = indices->data();
-  // v replaces the best so far when greater or NaN; a select, not a branch (random data).
-  auto take = [](T v, T best) { return (v > best) | (v != v); };  // | not ||: no branch to mispredict
-  // (ceil_mode can add a last window that runs past the input: those take the general loop)
-  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W) {
-    // The common CNN pool, 2x2 windows at stride 2 inside the input: a fixed window, the
-    // same visiting order (row by row) and so the same argmax as the general loop.
-    for (int64_t p = 0; p < planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const int64_t row = 2 * oh * W;
-        const T* r0 = px + p * H * W + row;
-        const T* r1 = r0 + W;
-        T* yo = py + (p * OH + oh) * OW;
-        int64_t* io = pidx + (p * OH + oh) * OW;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t c = 2 * ow;
-          T best = r0[c];
-          int64_t at = row + c;
-          const T candidates[3] = {r0[c + 1], r1[c], r1[c + 1]};
-          const int64_t offsets[3] = {row + c + 1, row + W + c, row + W + c + 1};
-          for (int k = 0; k < 3; ++k) {
-            const bool better = take(candidates[k], best);
-            best = better ? candidates[k] : best;
-            at = better ? offsets[k] : at;
+  // The common CNN pool, 2x2 windows at stride 2 inside the input, has a loop of its own (ceil_mode
+  // can add a last window that runs past the input: those take the general loop).
+  const bool two_by_two = geo.kh == 2 && geo.kw == 2 && geo.sh == 2 && geo.sw == 2 && geo.ph == 0 && geo.pw == 0 &&
+                          geo.dh == 1 && geo.dw == 1 && 2 * geo.OH <= geo.H && 2 * geo.OW <= geo.W;
+  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+    // The geometry in locals of the chunk: the index stores (int64_t) could alias geo's fields
+    // (or captured locals) and would make the compiler reload them in the inner loop.
+    const int64_t H = geo.H, W = geo.W, OH = geo.OH, OW = geo.OW;
+    const int64_t kh = geo.kh, kw = geo.kw, sh = geo.sh, sw = geo.sw, ph = geo.ph, pw = geo.pw, dh = geo.dh, dw = geo.dw;
+    const T* px = x.data();
+    T* py = y.data();
+    int64_t* pidx = indices->data();
+    // v replaces the best so far when greater or NaN; a select, not a branch (random data).
+    auto take = [](T v, T best) { return (v > best) | (v != v); };  // | not ||: no branch to mispredict
+    if (two_by_two) {
+      // A fixed window, the same visiting order (row by row) and so the same argmax as the
+      // general loop.
+      for (int64_t p = first; p < last; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t row = 2 * oh * W;
+          const T* r0 = px + p * H * W + row;
+          const T* r1 = r0 + W;
+          T* yo = py + (p * OH + oh) * OW;
+          int64_t* io = pidx + (p * OH + oh) * OW;
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t c = 2 * ow;
+            T best = r0[c];
+            int64_t at = row + c;
+            const T candidates[3] = {r0[c + 1], r1[c], r1[c + 1]};
+            const int64_t offsets[3] = {row + c + 1, row + W + c, row + W + c + 1};
+            for (int k = 0; k < 3; ++k) {
+              const bool better = take(candidates[k], best);
+              best = better ? candidates[k] : best;
+              at = better ? offsets[k] : at;
+            }
+            yo[ow] = best;
+            io[ow] = at;
           }
-          yo[ow] = best;
-          io[ow] = at;
         }
       }
+      return;
     }
-  } else {
-    for (int64_t p = 0; p < planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
+    for (int64_t p = first; p < last; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
       const T* xp = px + p * H * W;
       for (int64_t oh = 0; oh < OH; ++oh) {
         int64_t ih0 = oh * sh - ph;
@@ -170,7 +185,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
         }
       }
     }
-  }
+  });
   if (any_requires_grad(x)) {
     record(y, "MaxPool2DWithIndicesBackward0", [indices = std::move(indices), geo](const Tensor<T>& g, GradOut<T>& in) {
       in[0] = max_pool2d_scatter(g, indices, geo);
@@ -232,21 +247,23 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, const AvgPool2dSpec& spec) {
   const Pool2dGeometry& geo = spec.geo;
   Tensor<T> y = make_tensor<T>(geo.out_shape);
   const int64_t W = geo.W;
-  for (int64_t p = 0; p < geo.planes; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
-    const T* xp = x.data() + p * geo.H * W;
-    T* yp = y.data() + p * geo.OH * geo.OW;
-    for_each_avg_window(spec, [&](int64_t o, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, auto scale) {
-      if (ih0 >= ih1 || iw0 >= iw1) {
-        yp[o] = T(0);
-        return;
-      }
-      T sum = 0;
-      for (int64_t ih = ih0; ih < ih1; ++ih) {
-        for (int64_t iw = iw0; iw < iw1; ++iw) sum += xp[ih * W + iw];
-      }
-      yp[o] = static_cast<T>(scale(sum));
-    });
-  }
+  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+    for (int64_t p = first; p < last; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
+      const T* xp = x.data() + p * geo.H * W;
+      T* yp = y.data() + p * geo.OH * geo.OW;
+      for_each_avg_window(spec, [&](int64_t o, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, auto scale) {
+        if (ih0 >= ih1 || iw0 >= iw1) {
+          yp[o] = T(0);
+          return;
+        }
+        T sum = 0;
+        for (int64_t ih = ih0; ih < ih1; ++ih) {
+          for (int64_t iw = iw0; iw < iw1; ++iw) sum += xp[ih * W + iw];
+        }
+        yp[o] = static_cast<T>(scale(sum));
+      });
+    }
+  });
   if (any_requires_grad(x)) {
     record(y, spec.adaptive ? "AdaptiveAvgPool2DBackward0" : "AvgPool2DBackward0",
            [spec](const Tensor<T>& g, GradOut<T>& in) { in[0] = avg_pool2d_backward(g, spec); }, x);
@@ -262,16 +279,18 @@ Tensor<T> avg_pool2d_backward(const Tensor<T>& g, const AvgPool2dSpec& spec) {
   Tensor<T> gx = make_tensor<T>(geo.in_shape);
   std::fill_n(gx.data(), gx.numel(), T(0));
   const int64_t W = geo.W;
-  for (int64_t p = 0; p < geo.planes; ++p) {  // g: (planes, OH, OW) -> gx: (planes, H, W)
-    const T* gp = g.data() + p * geo.OH * geo.OW;
-    T* gxp = gx.data() + p * geo.H * W;
-    for_each_avg_window(spec, [&](int64_t o, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, auto scale) {
-      const T delta = static_cast<T>(scale(gp[o]));
-      for (int64_t ih = ih0; ih < ih1; ++ih) {
-        for (int64_t iw = iw0; iw < iw1; ++iw) gxp[ih * W + iw] += delta;
-      }
-    });
-  }
+  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+    for (int64_t p = first; p < last; ++p) {  // g: (planes, OH, OW) -> gx: (planes, H, W)
+      const T* gp = g.data() + p * geo.OH * geo.OW;
+      T* gxp = gx.data() + p * geo.H * W;
+      for_each_avg_window(spec, [&](int64_t o, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, auto scale) {
+        const T delta = static_cast<T>(scale(gp[o]));
+        for (int64_t ih = ih0; ih < ih1; ++ih) {
+          for (int64_t iw = iw0; iw < iw1; ++iw) gxp[ih * W + iw] += delta;
+        }
+      });
+    }
+  });
   if (any_requires_grad(g)) {
     record(gx, spec.adaptive ? "AdaptiveAvgPool2DBackwardBackward" : "AvgPool2DBackwardBackward",
            [spec](const Tensor<T>& gg, GradOut<T>& in) { in[0] = avg_pool2d(gg, spec); }, g);

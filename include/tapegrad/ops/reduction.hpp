@@ -37,20 +37,27 @@ inline ReduceLayout reduce_layout(const Dims& s, int64_t dim, bool keepdim, cons
 }
 
 // Sums over the middle axis of x viewed as (outer, n, inner).
+// Each output is summed whole by one thread, in the order below: the outer index splits across
+// threads, and where it is too short to (a sum over the first dim), the inner one.
 template <class T>
 void sum_middle(const T* x, T* out, const ReduceLayout& l) {
-  for (int64_t o = 0; o < l.outer; ++o) {
-    const T* src = x + o * l.n * l.inner;
-    if (l.inner == 1) {
-      out[o] = sum_values(src, l.n);
-      continue;
+  const int64_t per_output = std::max<int64_t>(l.n, 1);
+  parallel_for(l.outer, std::max<int64_t>(1, kElementwiseGrain / (per_output * l.inner)), [&](int64_t first, int64_t last) {
+    for (int64_t o = first; o < last; ++o) {
+      const T* src = x + o * l.n * l.inner;
+      if (l.inner == 1) {
+        out[o] = sum_values(src, l.n);
+        continue;
+      }
+      T* dst = out + o * l.inner;
+      std::fill_n(dst, l.inner, T(0));
+      parallel_for(l.inner, std::max<int64_t>(64, kElementwiseGrain / per_output / 64 * 64), [&](int64_t i0, int64_t i1) {
+        for (int64_t k = 0; k < l.n; ++k) {
+          for (int64_t i = i0; i < i1; ++i) dst[i] += src[k * l.inner + i];
+        }
+      });
     }
-    T* dst = out + o * l.inner;
-    std::fill_n(dst, l.inner, T(0));
-    for (int64_t k = 0; k < l.n; ++k) {
-      for (int64_t i = 0; i < l.inner; ++i) dst[i] += src[k * l.inner + i];
-    }
-  }
+  });
 }
 
 // g (shaped like a reduction's result) spread back over `input_sizes`, differentiably.
@@ -126,18 +133,20 @@ namespace detail {
 template <class T>
 void var_middle(const T* x, T* var, T* mean, const ReduceLayout& l, int64_t correction) {
   const T dof = static_cast<T>(std::max<int64_t>(0, l.n - correction));
-  for (int64_t o = 0; o < l.outer; ++o) {
-    for (int64_t i = 0; i < l.inner; ++i) {
+  // Outputs (o, i) across threads, each one's two passes whole on one of them.
+  parallel_for(l.outer * l.inner, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(l.n, 1)), [&](int64_t first, int64_t last) {
+    for (int64_t out = first; out < last; ++out) {
+      const int64_t o = out / l.inner, i = out % l.inner;
       const T* p = x + o * l.n * l.inner + i;
       T m = 0;
       for (int64_t k = 0; k < l.n; ++k) m += p[k * l.inner];
       m /= static_cast<T>(l.n);
       T ss = 0;
       for (int64_t k = 0; k < l.n; ++k) ss += (p[k * l.inner] - m) * (p[k * l.inner] - m);
-      if (mean) mean[o * l.inner + i] = m;
-      var[o * l.inner + i] = ss / dof;
+      if (mean) mean[out] = m;
+      var[out] = ss / dof;
     }
-  }
+  });
 }
 
 template <class T>

@@ -75,7 +75,7 @@ Tensor<T> transpose_values(const Tensor<T>& x, int d0, int d1) {
   const T* px = x.data();
   T* po = out.data();
   const Dims zero = broadcast_strides(Dims(), os);
-  for_each_broadcast(os, src_strides, zero, [&](int64_t i, int64_t is, int64_t) { po[i] = px[is]; });
+  parallel_for_each_broadcast(os, src_strides, zero, [&](int64_t i, int64_t is, int64_t) { po[i] = px[is]; });
   return out;
 }
 
