@@ -286,6 +286,11 @@ void BM_fashion_step(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(step().data());
 }
 BENCHMARK(BM_fashion_step)->Unit(benchmark::kMillisecond);
+void BM_fashion_step_2threads(benchmark::State& state) {
+  ThreadCount count(2);
+  BM_fashion_step(state);
+}
+BENCHMARK(BM_fashion_step_2threads)->Unit(benchmark::kMillisecond);
 
 // char_gpt step: examples/char_gpt's training step at its default size (4 layers, 4 heads, 128
 // wide, context 64, batch 16, 72 characters): forward, cross-entropy, backward, clipping, two
@@ -310,6 +315,11 @@ void BM_char_gpt_step(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_char_gpt_step)->Unit(benchmark::kMillisecond);
+void BM_char_gpt_step_2threads(benchmark::State& state) {
+  ThreadCount count(2);
+  BM_char_gpt_step(state);
+}
+BENCHMARK(BM_char_gpt_step_2threads)->Unit(benchmark::kMillisecond);
 
 // attention at context 256: causal scaled_dot_product_attention of q, k, v (16, 4, 256, 32),
 // forward and backward of the output's sum into all three. GFLOP/s as for char_gpt (full).

@@ -161,6 +161,11 @@ void BM_fashion_step(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(step().data_ptr());
 }
 BENCHMARK(BM_fashion_step)->Unit(benchmark::kMillisecond);
+void BM_fashion_step_2threads(benchmark::State& state) {
+  ThreadCount count(2);
+  BM_fashion_step(state);
+}
+BENCHMARK(BM_fashion_step_2threads)->Unit(benchmark::kMillisecond);
 
 // char_gpt step: as bench_tapegrad.cpp's, nanoGPT's model in libtorch (tools/char_gpt_torch.py
 // module for module; 1.13 has no fused scaled_dot_product_attention, so nanoGPT's own
@@ -240,6 +245,11 @@ void BM_char_gpt_step(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_char_gpt_step)->Unit(benchmark::kMillisecond);
+void BM_char_gpt_step_2threads(benchmark::State& state) {
+  ThreadCount count(2);
+  BM_char_gpt_step(state);
+}
+BENCHMARK(BM_char_gpt_step_2threads)->Unit(benchmark::kMillisecond);
 
 // attention at context 256: as bench_tapegrad.cpp's, nanoGPT's causal attention in libtorch.
 void BM_attention256(benchmark::State& state) {

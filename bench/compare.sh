@@ -90,7 +90,9 @@ if th and "BM_mlp" in th:
 # Two intra-op threads on both sides (tg::set_num_threads(2), torch::set_num_threads(2)); the
 # speed-up is against the same side's one-thread row.
 for name, bench, one, target in (("mlp step, 2 threads", "BM_mlp_2threads", "BM_mlp", ">= 1.7x one thread, faster than libtorch"),
-                                 ("conv2d 16->32 3x3 on (64, 16, 28, 28), 2 threads", "BM_conv_2threads", "BM_conv", "against libtorch")):
+                                 ("conv2d 16->32 3x3 on (64, 16, 28, 28), 2 threads", "BM_conv_2threads", "BM_conv", "against libtorch"),
+                                 ("Fashion-MNIST training step, 2 threads", "BM_fashion_step_2threads", "BM_fashion_step", ""),
+                                 ("char_gpt training step, 2 threads", "BM_char_gpt_step_2threads", "BM_char_gpt_step", "")):
     t, o = tg.get(bench), th.get(bench) if th else None
     if t is None:
         continue
