@@ -275,7 +275,7 @@ TEST_CASE("batches are new tensors, outside any graph", "[data]") {
   CHECK(kept[2].y.to_vector() == std::vector<double>{4});
 }
 
-TEST_CASE("each pass over a loader is a new epoch with new draws; a sequential one still draws its base seed",
+TEST_CASE("each pass over a loader is a new epoch with new draws, a sequential one still draws its base seed",
           "[data]") {
   auto x = row_numbers<float>({20, 1});
   tg::data::TensorDataset dataset(x, x.reshape({20}));
@@ -317,7 +317,7 @@ TEST_CASE("the iterator: postfix increment, equality with the end, batch numbers
 
 // ---- TensorDataset -------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("TensorDataset: size and get(i), copies of x[i] and y[i]", "[data]", float, double) {
+TEMPLATE_TEST_CASE("TensorDataset: size and get(i), copies of x(i) and y(i)", "[data]", float, double) {
   using T = TestType;
   auto x = row_numbers<T>({4, 2, 3});
   auto y = row_numbers<T>({4});

@@ -222,7 +222,7 @@ TEST_CASE("DistributedDataParallel: the ranks' halves of a batch train as one pr
   }
 }
 
-TEST_CASE("DistributedDataParallel: no_sync accumulates locally; the next synced backward averages the sum") {
+TEST_CASE("DistributedDataParallel: no_sync accumulates locally, the next synced backward averages the sum") {
   using Guard = DistributedDataParallel<double>::NoSyncGuard;
   static_assert(!std::is_copy_constructible_v<Guard> && !std::is_copy_assignable_v<Guard>);
   const int w = world(), r = dist::get_rank();
@@ -261,7 +261,7 @@ TEST_CASE("DistributedDataParallel: no_sync accumulates locally; the next synced
   }
 }
 
-TEST_CASE("DistributedDataParallel: buffers follow rank 0 with grad mode on; unused parameters do not hang") {
+TEST_CASE("DistributedDataParallel: buffers follow rank 0 with grad mode on, unused parameters do not hang") {
   const int w = world(), r = dist::get_rank();
   tg::nn::BatchNorm1d<double> bn(2);
   bn.eval();  // eval: the forward reads the running statistics and does not update them

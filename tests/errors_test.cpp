@@ -344,7 +344,7 @@ TEST_CASE("BatchNorm refuses the wrong channels or rank and one value per channe
   CHECK(bn(tg::ones({1, 3})).shape() == tg::Shape{1, 3});  // one value per channel is fine in eval
 }
 
-TEST_CASE("Dropout refuses p outside [0, 1], NaN included") {
+TEST_CASE("Dropout refuses p outside 0..1, NaN included") {
   check_refused([] { return tg::nn::Dropout(1.5); }, "Dropout: probability has to be between 0 and 1, but got 1.5", Watch());
   check_refused([] { return tg::nn::Dropout(-0.1); }, "Dropout: probability has to be between 0 and 1, but got -0.1",
                 Watch());
@@ -441,7 +441,7 @@ TEST_CASE("SGD and AdamW refuse invalid options, NaN included") {
   CHECK(sgd.lr() == 0.1);
 }
 
-TEST_CASE("SGD refuses a gradient of another shape once its buffer exists; schedules refuse bad periods") {
+TEST_CASE("SGD refuses a gradient of another shape once its buffer exists, schedules refuse bad periods") {
   auto w = tg::zeros<double>({2, 2}).requires_grad_();
   tg::optim::SGD<double> opt({w}, tg::optim::SGDOptions(0.1).momentum(0.9));
   opt.step({tg::ones<double>({2, 2})});

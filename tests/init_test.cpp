@@ -81,7 +81,7 @@ TEST_CASE("calculate_gain: torch's gains") {
   CHECK(init::calculate_gain("relu") == std::sqrt(2.0));
 }
 
-TEST_CASE("nn::init: constant_, zeros_, ones_; parameters stay leaves, nothing is recorded") {
+TEST_CASE("nn::init: constant_, zeros_, ones_, parameters stay leaves, nothing is recorded") {
   auto w = tg::randn<double>({3, 4}).requires_grad_();
   init::constant_(w, 0.25);
   CHECK(w.to_vector() == std::vector<double>(12, 0.25));

@@ -94,7 +94,7 @@ TEST_CASE("SGD: the momentum buffer starts as a copy of the first gradient") {
   CHECK(no_momentum.state_dict().tensors.empty());
 }
 
-TEST_CASE("SGD: step(grads) is step() with the gradients given explicitly; missing gradients skip") {
+TEST_CASE("SGD: step(grads) is step() with the gradients given explicitly, missing gradients skip") {
   Bowl<double> by_grad, by_list;
   tg::optim::SGD<double> a(by_grad.params(), sgd_options("nesterov"));
   tg::optim::SGD<double> b(by_list.params(), sgd_options("nesterov"));

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -47,7 +48,7 @@ std::vector<T> values(const std::vector<tg::Tensor<T>>& tensors) {
 
 }  // namespace
 
-TEST_CASE("set_num_threads sets the count get_num_threads reports; below 1 throws and changes nothing") {
+TEST_CASE("set_num_threads sets the count get_num_threads reports, below 1 throws and changes nothing") {
   ThreadCount restore(tg::get_num_threads());
   CHECK(tg::get_num_threads() >= 1);
   tg::set_num_threads(3);
@@ -79,7 +80,7 @@ TEST_CASE("the default thread count reads TAPEGRAD_NUM_THREADS, then OMP_NUM_THR
   ::unsetenv("OMP_NUM_THREADS");
 }
 
-TEST_CASE("parallel_for covers [0, n) once, in chunks on multiples of the grain, on several threads") {
+TEST_CASE("parallel_for covers 0 .. n-1 once, in chunks on multiples of the grain, on several threads") {
   for (int threads : {1, 2, 3, 5}) {
     ThreadCount count(threads);
     for (int64_t n : {1, 7, 64, 65, 1000, 4097}) {
@@ -106,7 +107,7 @@ TEST_CASE("parallel_for covers [0, n) once, in chunks on multiples of the grain,
   }
 }
 
-TEST_CASE("parallel_for rethrows a chunk's exception after every chunk is done; nested loops run inline") {
+TEST_CASE("parallel_for rethrows a chunk's exception after every chunk is done, and nested loops run inline") {
   ThreadCount count(3);
   std::atomic<int> finished{0};
   CHECK_THROWS_AS(tg::detail::parallel_for(300, 100,
@@ -272,122 +273,146 @@ TEST_CASE("the digits CNN trained with 1, 2 and 3 threads ends with the same bit
 namespace {
 
 // One op (or module) at a size where it splits: its output and its inputs' gradients for a
-// fixed random output gradient, all as one vector of values.
+// fixed random output gradient.
+template <class T>
 struct OpRun {
   const char* name;
-  std::function<std::vector<tg::Tensor<float>>()> run;
+  std::function<std::vector<tg::Tensor<T>>()> run;
 };
 
 // x's values from the seed, requiring grad.
-tg::Tensor<float> leaf(const tg::Shape& shape) { return tg::randn<float>(shape).requires_grad_(); }
+template <class T>
+tg::Tensor<T> leaf(const tg::Shape& shape) {
+  return tg::randn<T>(shape).requires_grad_();
+}
 
 // The parallel loops the last forward_backward ran (its op's forward and backward only).
 uint64_t op_loops = 0;
 
 // y = forward() and the backward of a random output gradient; y and the inputs' gradients.
-template <class F>
-std::vector<tg::Tensor<float>> forward_backward(F forward, const std::vector<tg::Tensor<float>>& inputs) {
+template <class T, class F>
+std::vector<tg::Tensor<T>> forward_backward(F forward, const std::vector<tg::Tensor<T>>& inputs) {
   const uint64_t before = loops_run();
-  const tg::Tensor<float> y = forward();
+  const tg::Tensor<T> y = forward();
   op_loops = loops_run() - before;
-  const auto w = tg::randn<float>(y.shape());
+  const auto w = tg::randn<T>(y.shape());
   const uint64_t before_backward = loops_run();
   y.backward(w);
   op_loops += loops_run() - before_backward;
-  std::vector<tg::Tensor<float>> out{y.detach()};
+  std::vector<tg::Tensor<T>> out{y.detach()};
   for (const auto& x : inputs) out.push_back(x.grad());
   return out;
 }
 
-std::vector<OpRun> splitting_ops() {
+template <class T>
+std::vector<tg::Tensor<T>> with_parameter_grads(std::vector<tg::Tensor<T>> out, const nn::Module<T>& m) {
+  for (const auto& p : m.parameters()) out.push_back(p.grad());
+  return out;
+}
+
+// The ops, at sizes whose chunks start on packet multiples and at odd sizes whose chunks start
+// mid-packet (7, 10007, ...).
+template <class T>
+std::vector<OpRun<T>> splitting_ops() {
+  using L = std::vector<tg::Tensor<T>>;
   return {
       {"layer_norm", [] {
-         auto x = leaf({512, 128});
-         nn::LayerNorm<float> ln(128);
-         auto out = forward_backward([&] { return ln(x); }, {x});
-         for (const auto& p : ln.parameters()) out.push_back(p.grad());
-         return out;
+         auto x = leaf<T>({512, 128});
+         nn::LayerNorm<T> ln(128);
+         return with_parameter_grads(forward_backward<T>([&] { return ln(x); }, {x}), ln);
+       }},
+      {"layer_norm, odd sizes", [] {
+         auto x = leaf<T>({7, 10007});
+         nn::LayerNorm<T> ln(10007);
+         return with_parameter_grads(forward_backward<T>([&] { return ln(x); }, {x}), ln);
        }},
       {"batch_norm1d", [] {
-         auto x = leaf({4096, 64});
-         nn::BatchNorm1d<float> bn(64);
-         auto out = forward_backward([&] { return bn(x); }, {x});
-         for (const auto& p : bn.parameters()) out.push_back(p.grad());
+         auto x = leaf<T>({4096, 64});
+         nn::BatchNorm1d<T> bn(64);
+         L out = with_parameter_grads(forward_backward<T>([&] { return bn(x); }, {x}), bn);
          out.push_back(bn.buffers()[0].clone());
          return out;
        }},
+      {"batch_norm1d, odd sizes", [] {
+         auto x = leaf<T>({10007, 5});
+         nn::BatchNorm1d<T> bn(5);
+         return with_parameter_grads(forward_backward<T>([&] { return bn(x); }, {x}), bn);
+       }},
       {"batch_norm2d", [] {
-         auto x = leaf({16, 32, 14, 14});
-         nn::BatchNorm2d<float> bn(32);
-         auto out = forward_backward([&] { return bn(x); }, {x});
-         for (const auto& p : bn.parameters()) out.push_back(p.grad());
-         return out;
+         auto x = leaf<T>({16, 32, 14, 13});
+         nn::BatchNorm2d<T> bn(32);
+         return with_parameter_grads(forward_backward<T>([&] { return bn(x); }, {x}), bn);
        }},
       {"max_pool2d", [] {
-         auto x = leaf({16, 32, 28, 28});
-         return forward_backward([&] { return nn::MaxPool2d(2)(x); }, {x});
+         auto x = leaf<T>({16, 32, 28, 28});
+         return forward_backward<T>([&] { return nn::MaxPool2d<T>(2)(x); }, {x});
        }},
       {"max_pool2d 3x3 stride 2 padding 1", [] {
-         auto x = leaf({16, 32, 28, 28});
-         return forward_backward([&] { return nn::MaxPool2d(3, 2, 1)(x); }, {x});
+         auto x = leaf<T>({16, 31, 27, 29});
+         return forward_backward<T>([&] { return nn::MaxPool2d<T>(3, 2, 1)(x); }, {x});
        }},
       {"avg_pool2d", [] {
-         auto x = leaf({16, 32, 28, 28});
-         return forward_backward([&] { return nn::AvgPool2d(3, 2, 1)(x); }, {x});
+         auto x = leaf<T>({16, 32, 28, 28});
+         return forward_backward<T>([&] { return nn::AvgPool2d<T>(3, 2, 1)(x); }, {x});
        }},
       {"conv2d direct", [] {
-         auto x = leaf({8, 16, 28, 28});
-         nn::Conv2d conv(16, 32, 3, 1, 1);
-         auto out = forward_backward([&] { return conv(x); }, {x});
-         for (const auto& p : conv.parameters()) out.push_back(p.grad());
-         return out;
+         auto x = leaf<T>({8, 16, 28, 28});
+         nn::Conv2d<T> conv(16, 32, 3, 1, 1);
+         return with_parameter_grads(forward_backward<T>([&] { return conv(x); }, {x}), conv);
        }},
       {"conv2d lowered (stride 2)", [] {
-         auto x = leaf({8, 16, 28, 28});
-         nn::Conv2d conv(16, 32, 3, 2, 1);
-         auto out = forward_backward([&] { return conv(x); }, {x});
-         for (const auto& p : conv.parameters()) out.push_back(p.grad());
-         return out;
+         auto x = leaf<T>({8, 16, 28, 28});
+         nn::Conv2d<T> conv(16, 32, 3, 2, 1);
+         return with_parameter_grads(forward_backward<T>([&] { return conv(x); }, {x}), conv);
        }},
-      {"sum over dims 0 and 1, var over dim 1", [] {
-         auto x = leaf({300, 400});
-         return forward_backward([&] { return tg::cat({tg::sum(x, 0), tg::sum(x, 1), tg::var(x, 1)}); }, {x});
+      {"sum over dims 0 and 1, var over dims 0 and 1, mean", [] {
+         auto x = leaf<T>({333, 4099});
+         return forward_backward<T>([&] {
+           return tg::cat({tg::sum(x, 0), tg::sum(x, 1), tg::var(x, 1), tg::var(x, 0), tg::mean(x, 0)});
+         }, {x});
        }},
       {"softmax and log_softmax", [] {
-         auto x = leaf({1024, 64});
-         return forward_backward([&] { return tg::softmax(x, 1) + tg::log_softmax(x, 0); }, {x});
+         auto x = leaf<T>({1024, 64});
+         return forward_backward<T>([&] { return tg::softmax(x, 1) + tg::log_softmax(x, 0); }, {x});
        }},
-      {"broadcast arithmetic, where, permute", [] {
-         auto x = leaf({64, 32, 48});
-         auto row = leaf({48});
-         auto column = leaf({64, 1, 1});
-         auto mask = (tg::randn<float>({64, 32, 48}) > 0.0f);
-         return forward_backward([&] { return tg::where(mask, x * row, x + column).permute({2, 0, 1}); }, {x, row, column});
+      {"softmax, odd sizes", [] {
+         auto x = leaf<T>({5, 40001});
+         return forward_backward<T>([&] { return tg::softmax(x, 1); }, {x});
+       }},
+      {"broadcast arithmetic, where, permute, transpose", [] {
+         auto x = leaf<T>({64, 33, 47});
+         auto row = leaf<T>({47});
+         auto column = leaf<T>({64, 1, 1});
+         auto mask = (tg::randn<T>({64, 1, 47}) > T(0));
+         return forward_backward<T>([&] {
+           return tg::where(mask, x * row, x + column).permute({2, 0, 1}).transpose(0, 2).exp();
+         }, {x, row, column});
        }},
       {"batched matmul (heads)", [] {
-         auto a = leaf({64, 64, 32});
-         auto b = leaf({64, 32, 64});
-         return forward_backward([&] { return tg::matmul(a, b); }, {a, b});
+         auto a = leaf<T>({64, 64, 32});
+         auto b = leaf<T>({64, 32, 64});
+         return forward_backward<T>([&] { return tg::matmul(a, b); }, {a, b});
        }},
-      {"linear", [] {
-         auto x = leaf({512, 300});
-         nn::Linear<float> fc(300, 200);
-         auto out = forward_backward([&] { return fc(x); }, {x});
-         for (const auto& p : fc.parameters()) out.push_back(p.grad());
-         return out;
+      {"linear, and the few-rows product", [] {
+         auto x = leaf<T>({512, 300});
+         auto few = leaf<T>({3, 300});
+         nn::Linear<T> fc(300, 4001);
+         return with_parameter_grads(forward_backward<T>([&] { return tg::cat({fc(x), fc(few)}); }, {x, few}), fc);
        }},
   };
 }
 
 }  // namespace
 
-TEST_CASE("each op that splits gives the same bits for 1, 2 and 3 threads, and does split its forward or backward") {
-  for (const auto& op : splitting_ops()) {
+TEMPLATE_TEST_CASE("each op that splits gives the same bits for 1, 2 and 3 threads, and does split its forward or backward",
+                   "", float, double) {
+  using T = TestType;
+  for (const auto& op : splitting_ops<T>()) {
     INFO(op.name);
     auto run = [&](int threads) {
       ThreadCount count(threads);
       tg::manual_seed(9);
-      std::vector<float> out;
+      std::vector<T> out;
       for (const auto& t : op.run()) {
         REQUIRE(t.defined());
         out.insert(out.end(), t.data(), t.data() + t.numel());
@@ -403,4 +428,69 @@ TEST_CASE("each op that splits gives the same bits for 1, 2 and 3 threads, and d
     CHECK(same_bits(one, two));
     CHECK(same_bits(one, three));
   }
+}
+
+TEST_CASE("SGD with momentum, nesterov and weight decay, AdamW and Adam with amsgrad: the same bits for 1, 2 and 3 threads") {
+  auto train = [](int threads, int which) {
+    ThreadCount count(threads);
+    tg::manual_seed(5);
+    nn::Linear<float> fc(700, 300);
+    std::unique_ptr<tg::optim::Optimizer<float>> optimizer;
+    if (which == 0) {
+      optimizer = std::make_unique<tg::optim::SGD<float>>(
+          fc.parameters(), tg::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-2));
+    } else if (which == 1) {
+      optimizer = std::make_unique<tg::optim::AdamW<float>>(fc.parameters(), tg::optim::AdamWOptions(1e-3).weight_decay(0.1));
+    } else {
+      optimizer = std::make_unique<tg::optim::Adam<float>>(fc.parameters(), tg::optim::AdamOptions(1e-3).amsgrad(true));
+    }
+    const auto x = tg::randn<float>({64, 700});
+    for (int step = 0; step < 3; ++step) {
+      auto loss = fc(x).square().mean();
+      optimizer->zero_grad();
+      loss.backward();
+      optimizer->step();
+    }
+    return values(fc.parameters());
+  };
+  for (int which = 0; which < 3; ++which) {
+    INFO("optimizer " << which);
+    const auto one = train(1, which);
+    CHECK(same_bits(one, train(2, which)));
+    CHECK(same_bits(one, train(3, which)));
+  }
+}
+
+TEST_CASE("empty tensors take every split op's path without dividing by zero") {
+  ThreadCount count(2);
+  const auto wide = tg::zeros<float>({3, 0});
+  CHECK(tg::sum(wide, 0).shape() == tg::Shape{0});
+  CHECK(tg::sum(wide, 1).to_vector() == std::vector<float>{0, 0, 0});
+  CHECK(tg::mean(tg::zeros<float>({0, 5}), 0).shape() == tg::Shape{5});
+  CHECK(tg::var(wide, 0).shape() == tg::Shape{0});
+  CHECK(tg::softmax(tg::zeros<float>({0, 4}), 1).shape() == tg::Shape{0, 4});
+  CHECK(tg::matmul(tg::zeros<float>({0, 4}), tg::zeros<float>({4, 5})).shape() == tg::Shape{0, 5});
+  CHECK((tg::zeros<float>({0, 4}) + tg::zeros<float>({4})).shape() == tg::Shape{0, 4});
+}
+
+TEST_CASE("set_num_threads inside a parallel loop throws instead of waiting for itself, and part 0 may throw too") {
+  ThreadCount count(2);
+  std::atomic<int> refused{0};
+  tg::detail::parallel_for(2, 1, [&](int64_t, int64_t) {
+    try {
+      tg::set_num_threads(3);
+    } catch (const tg::Error& e) {
+      if (std::string(e.what()).find("inside a parallel loop") != std::string::npos) refused.fetch_add(1);
+    }
+  });
+  CHECK(refused == 2);
+  CHECK(tg::get_num_threads() == 2);
+  std::atomic<int> others{0};
+  CHECK_THROWS_AS(tg::detail::parallel_for(2, 1,
+                                           [&](int64_t begin, int64_t) {
+                                             if (begin == 0) throw std::runtime_error("part 0");
+                                             others.fetch_add(1);
+                                           }),
+                  std::runtime_error);
+  CHECK(others == 1);
 }

@@ -31,7 +31,7 @@ TEST_CASE("gradcheck: embedding with respect to the weight, repeated indices, 1-
   require_gradcheck([&](const Inputs& in) { return F::embedding(tg::tensor<double>({2}, {}), in[0]).pow(3); }, {weight});
 }
 
-TEST_CASE("embedding: repeated indices add their gradients into one row; the index gets none") {
+TEST_CASE("embedding: repeated indices add their gradients into one row, the index gets none") {
   auto weight = tg::tensor<double>({1, 2, 3, 4, 5, 6}, {3, 2}).requires_grad_();
   auto idx = tg::tensor<double>({2, 0, 2, 2}, {2, 2}).requires_grad_();
   auto y = F::embedding(idx, weight);
@@ -157,7 +157,7 @@ TEMPLATE_TEST_CASE("LayerNorm forward and backward match PyTorch", "", float, do
   }
 }
 
-TEST_CASE("LayerNorm takes an int or a Shape; Embedding and LayerNorm deduce float") {
+TEST_CASE("LayerNorm takes an int or a Shape, Embedding and LayerNorm deduce float") {
   tg::nn::LayerNorm ln(4);
   static_assert(std::is_same_v<decltype(ln), tg::nn::LayerNorm<float>>);
   CHECK(ln.normalized_shape == tg::Shape{4});
@@ -219,7 +219,7 @@ TEST_CASE("layer_norm refuses an input, weight or bias that does not fit normali
 
 // ---- ModuleList ------------------------------------------------------------------------------
 
-TEST_CASE("ModuleList: children \"0\", \"1\", ..., operator[], PyTorch's state_dict keys, a round trip") {
+TEST_CASE("ModuleList: children \"0\", \"1\", ..., indexing, PyTorch's state_dict keys, a round trip") {
   tg::manual_seed(3);
   tg::nn::ModuleList<double> list;
   CHECK(list.size() == 0);
@@ -264,7 +264,7 @@ TEST_CASE("ModuleList: children \"0\", \"1\", ..., operator[], PyTorch's state_d
   CHECK_THROWS_WITH(list(x), "ModuleList: has no forward; call its modules (list[i](x))");
 }
 
-TEST_CASE("ModuleList from modules: PyTorch's draw order, as Sequential's; the type deduced") {
+TEST_CASE("ModuleList from modules: PyTorch's draw order, as Sequential's, the type deduced") {
   tg::manual_seed(11);
   tg::nn::Linear<double> a(4, 3), b(3, 2);  // constructed in order: PyTorch's draws
   tg::manual_seed(11);

@@ -372,7 +372,7 @@ TEMPLATE_TEST_CASE("clamp_min's gradient is masked: an inf or NaN gradient below
   CHECK(same_bits(x3.grad(), tg::zeros<T>({6})));
 }
 
-TEST_CASE("the condition and the mask get no gradient; without grad mode nothing is recorded") {
+TEST_CASE("the condition and the mask get no gradient, without grad mode nothing is recorded") {
   auto cond = tg::tensor<double>({1, 0}, {2}).requires_grad_();
   auto a = tg::tensor<double>({1, 2}, {2}).requires_grad_();
   auto y = tg::where(cond, a, 0.0);
@@ -403,7 +403,7 @@ TEST_CASE("grad_fn names are PyTorch's") {
   for (const auto& [y, name] : named) CHECK(std::string(y.grad_fn_name()) == name);
 }
 
-TEST_CASE("masked_fill leaves its input unchanged; tril and triu zero NaN outside the triangle") {
+TEST_CASE("masked_fill leaves its input unchanged, tril and triu zero NaN outside the triangle") {
   auto x = tg::tensor<double>({1, kNaN, kNaN, 4}, {2, 2});
   const auto before = describe_state(x);
   const auto y = x.masked_fill(tg::tensor<double>({1, 0}, {2}), 9);

@@ -134,7 +134,7 @@ TEMPLATE_TEST_CASE("indexing and shape ops match PyTorch: values, gradients, the
   }
 }
 
-TEMPLATE_TEST_CASE("arange and linspace give PyTorch's values bit for bit; one_hot its rows", "", float, double) {
+TEMPLATE_TEST_CASE("arange and linspace give PyTorch's values bit for bit, one_hot its rows", "", float, double) {
   using T = TestType;
   const Golden& g = golden_file("vocab_indexing.txt");
   for (int i = 0; g.count("arange." + std::to_string(i) + "." + dtype_tag<T>() + ".out"); ++i) {

@@ -63,7 +63,7 @@ TEST_CASE("gradcheck: min, std, logsumexp and topk's values, over dims and all e
   }
 }
 
-TEST_CASE("min(): the gradient is shared evenly among ties; min(dim) gives it to the first") {
+TEST_CASE("min(): the gradient is shared evenly among ties, min(dim) gives it to the first") {
   auto x = leaf({3, 1, 1, 1, 3, 1}, {2, 3});
   x.min().backward(tg::scalar_tensor(2.0));
   CHECK(x.grad().to_vector() == std::vector<double>{0, 0.5, 0.5, 0.5, 0, 0.5});

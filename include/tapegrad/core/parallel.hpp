@@ -18,6 +18,7 @@
 // second thread while the pool is busy, runs on the calling thread: same values, no deadlock.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -32,6 +33,7 @@
 #endif
 #if defined(__unix__)
 #include <pthread.h>
+#include <unistd.h>
 #endif
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
@@ -63,6 +65,16 @@ inline int default_num_threads() {
 #if defined(__linux__)
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware > 0 ? static_cast<int>(hardware) : 1;
+}
+
+// The machine's online processors (what an unrestricted affinity mask holds).
+inline int online_cpus() {
+#if defined(__unix__)
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n > 0) return static_cast<int>(n);
 #endif
   const unsigned hardware = std::thread::hardware_concurrency();
   return hardware > 0 ? static_cast<int>(hardware) : 1;
@@ -106,8 +118,15 @@ class ThreadPool {
 #endif
   }
   ~ThreadPool() {
+    destroyed() = true;  // loops from here on run on their calling thread
+    if (inside_parallel_region()) {
+      // exit() from inside a parallel loop: that loop cannot finish, so its workers are not
+      // waited for (nor joined: this may be one of them); the process is ending.
+      forget_workers_after_fork();
+      return;
+    }
+    acquire();  // a loop running on another thread finishes first
     stop_workers();
-    destroyed() = true;
   }
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -116,12 +135,16 @@ class ThreadPool {
   // How many loops have run on more than one thread (for tests: that the threads were used).
   uint64_t loops_run() const { return loops_run_.load(std::memory_order_relaxed); }
 
-  void set_num_threads(int n) {
+  void set_num_threads(int n, bool by_user) {
+    check(!inside_parallel_region(), "set_num_threads: called from inside a parallel loop (it waits for the loop)");
     acquire();
     stop_workers();  // restarted lazily, at the new count
     threads_.store(n, std::memory_order_relaxed);
+    if (by_user) chosen_by_user_.store(true, std::memory_order_relaxed);
     busy_.store(false, std::memory_order_release);
   }
+  // Whether the program called tg::set_num_threads (distributed's default leaves it alone).
+  bool chosen_by_user() const { return chosen_by_user_.load(std::memory_order_relaxed); }
 
   // Runs parts 0 .. parts-1 (part 0 on the calling thread) and returns when all are done,
   // rethrowing the first exception a part threw. False, with nothing run, when the pool is
@@ -132,7 +155,7 @@ class ThreadPool {
       std::atomic<bool>& busy;
       ~Release() { busy.store(false, std::memory_order_release); }
     } release{busy_};
-    if (static_cast<int>(workers_.size()) < parts - 1) start_workers(parts - 1);
+    if (static_cast<int>(workers_.size()) < parts - 1 && !start_workers(parts - 1)) return false;
     loops_run_.fetch_add(1, std::memory_order_relaxed);
     Job job;
     job.run = run;
@@ -195,10 +218,12 @@ class ThreadPool {
       inside_parallel_region() = true;
       uint64_t seen = 0;
       for (;;) {
-        int spins = 0;
-        while (ticket_.load(std::memory_order_acquire) == seen && spins < kSpins) {
+        // Spin for kSpin (pause instructions take from a few to 140 cycles, so the clock
+        // bounds it, read every 64 of them).
+        const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+        for (int spins = 1; ticket_.load(std::memory_order_acquire) == seen; ++spins) {
           cpu_relax();
-          ++spins;
+          if (spins % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
         }
         if (ticket_.load(std::memory_order_acquire) == seen) {
           std::unique_lock<std::mutex> lock(mutex_);
@@ -214,10 +239,9 @@ class ThreadPool {
       }
     }
 
-    // About 20-50 microseconds of pause instructions: longer than the gap between one op's
-    // parallel loop and the next in a training step, short enough not to hold a core that
-    // another process (or test) wants.
-    static constexpr int kSpins = 1 << 13;
+    // Longer than the gap between one op's parallel loop and the next in a training step,
+    // short enough not to hold a core that another process (or test) wants.
+    static constexpr std::chrono::microseconds kSpin{50};
 
     const int part_;
     Job* job_ = nullptr;
@@ -232,8 +256,16 @@ class ThreadPool {
   void acquire() {
     while (busy_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
   }
-  void start_workers(int count) {
-    for (int w = static_cast<int>(workers_.size()); w < count; ++w) workers_.push_back(std::make_unique<Worker>(w));
+  // False when the system refuses a thread (a process or container limit): the count drops to
+  // the threads there are, and this loop runs on its calling thread.
+  bool start_workers(int count) {
+    try {
+      for (int w = static_cast<int>(workers_.size()); w < count; ++w) workers_.push_back(std::make_unique<Worker>(w));
+      return true;
+    } catch (const std::exception&) {
+      threads_.store(static_cast<int>(workers_.size()) + 1, std::memory_order_relaxed);
+      return false;
+    }
   }
   void stop_workers() { workers_.clear(); }
   void forget_workers_after_fork() {
@@ -245,6 +277,7 @@ class ThreadPool {
   std::atomic<int> threads_;
   std::atomic<bool> busy_{false};
   std::atomic<uint64_t> loops_run_{0};
+  std::atomic<bool> chosen_by_user_{false};
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
@@ -287,10 +320,11 @@ namespace tapegrad {
 
 // The number of threads tapegrad's ops use: the calling thread and n - 1 workers. Results are
 // the same bits for every n. Default: TAPEGRAD_NUM_THREADS, else OMP_NUM_THREADS, else the
-// cores this process may run on. Not to be called while another thread runs tapegrad ops.
+// cores this process may run on. Not to be called while another thread runs tapegrad ops; from
+// inside a parallel loop's chunk (which it would wait for) it throws.
 inline void set_num_threads(int n) {
   detail::check(n >= 1, "set_num_threads: the number of threads must be at least 1, got ", n);
-  detail::ThreadPool::instance().set_num_threads(n);
+  detail::ThreadPool::instance().set_num_threads(n, true);
 }
 
 inline int get_num_threads() { return detail::ThreadPool::instance().num_threads(); }

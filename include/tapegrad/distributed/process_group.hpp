@@ -154,18 +154,21 @@ inline void init_process_group() {
   MPI_Comm_size(comm, &g.size);
   g.comm = comm;
   g.active = true;
-  // The ranks on one machine share its cores: unless the user chose a thread count (the
-  // environment variables set_num_threads' default reads), each takes cores / local ranks,
-  // so two ranks on a 2-core machine do not run four busy threads (torchrun sets
-  // OMP_NUM_THREADS=1 for the same reason).
-  if (!std::getenv("TAPEGRAD_NUM_THREADS") && !std::getenv("OMP_NUM_THREADS")) {
+  // The ranks on one machine share its cores: unless the program chose a thread count
+  // (set_num_threads, or the environment variables its default reads) or the launcher bound
+  // each rank to its own cores (then the affinity mask has already divided them), each rank
+  // takes cores / local ranks, so two ranks on a 2-core machine do not run four busy threads
+  // (torchrun sets OMP_NUM_THREADS=1 for the same reason).
+  tapegrad::detail::ThreadPool& pool = tapegrad::detail::ThreadPool::instance();
+  const bool chosen = pool.chosen_by_user() || std::getenv("TAPEGRAD_NUM_THREADS") || std::getenv("OMP_NUM_THREADS");
+  if (!chosen && tapegrad::detail::default_num_threads() >= tapegrad::detail::online_cpus()) {
     MPI_Comm local = MPI_COMM_NULL;
     int local_size = 1;
     if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
       MPI_Comm_size(local, &local_size);
       MPI_Comm_free(&local);
     }
-    tapegrad::set_num_threads(std::max(1, tapegrad::detail::default_num_threads() / std::max(local_size, 1)));
+    pool.set_num_threads(std::max(1, tapegrad::detail::default_num_threads() / std::max(local_size, 1)), false);
   }
 }
 

@@ -40,10 +40,13 @@ void parallel_elementwise(int64_t n, const F& body) {
 }
 
 // y[i] = f(x[i]) for i < n (y may be x).
+// (The chunk bodies copy f first: a functor reached through the closure could alias y, and its
+// captured values would be reloaded at every element.)
 template <class T, class F>
 void map_values(const T* x, T* y, int64_t n, F f) {
   parallel_elementwise(n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
+    const F local = f;
+    for (int64_t i = begin; i < end; ++i) y[i] = local(x[i]);
   });
 }
 
@@ -51,7 +54,8 @@ void map_values(const T* x, T* y, int64_t n, F f) {
 template <class T, class F>
 void zip_values(const T* a, const T* b, T* y, int64_t n, F f) {
   parallel_elementwise(n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) y[i] = f(a[i], b[i]);
+    const F local = f;
+    for (int64_t i = begin; i < end; ++i) y[i] = local(a[i], b[i]);
   });
 }
 

@@ -40,15 +40,17 @@ TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a,
   if (L == 1) {
     std::fill_n(out, C, T(0));
     parallel_for(C, channel_grain, [&](int64_t first, int64_t last) {
+      const F local = f;  // not reached through the closure (see map_values)
       for (int64_t n = 0; n < N; ++n) {
         const T* ra = a + n * C;
         const T* rb = b + n * C;
-        for (int64_t c = first; c < last; ++c) out[c] += f(ra[c], rb[c], p[c]...);
+        for (int64_t c = first; c < last; ++c) out[c] += local(ra[c], rb[c], p[c]...);
       }
     });
     return;
   }
   parallel_for(C, channel_grain, [&](int64_t first, int64_t last) {
+    const F local = f;  // not reached through the closure (see map_values)
     Tensor<T> scratch;
     if constexpr (std::is_same_v<T, double> && !std::is_same_v<F, FirstInput>) scratch = make_tensor<T>(Dims{L});
     for (int64_t c = first; c < last; ++c) {
@@ -61,7 +63,7 @@ TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a,
             run = sum_values(a + base, L);
           } else {
             T* v = scratch.data();
-            for (int64_t l = 0; l < L; ++l) v[l] = f(a[base + l], b[base + l], p[c]...);
+            for (int64_t l = 0; l < L; ++l) v[l] = local(a[base + l], b[base + l], p[c]...);
             run = sum_values(v, L);
           }
         } else {
@@ -71,9 +73,9 @@ TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a,
           double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
           int64_t l = 0;
           for (; l + 8 <= L; l += 8) {
-            for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(f(a[base + l + k], b[base + l + k], p[c]...));
+            for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(local(a[base + l + k], b[base + l + k], p[c]...));
           }
-          for (; l < L; ++l) lanes[0] += static_cast<double>(f(a[base + l], b[base + l], p[c]...));
+          for (; l < L; ++l) lanes[0] += static_cast<double>(local(a[base + l], b[base + l], p[c]...));
           run = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
         }
         acc += run;
@@ -88,20 +90,22 @@ template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   if (L == 1) {  // rows of C channels: the inner loop runs along a row
     parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(C, 1)), [&](int64_t first, int64_t last) {
+      const F local = f;  // not reached through the closure (see map_values)
       for (int64_t n = first; n < last; ++n) {
         const T* ra = a + n * C;
         const T* rb = b + n * C;
         T* ro = out + n * C;
-        for (int64_t c = 0; c < C; ++c) ro[c] = f(ra[c], rb[c], p[c]...);
+        for (int64_t c = 0; c < C; ++c) ro[c] = local(ra[c], rb[c], p[c]...);
       }
     });
     return;
   }
   // Runs (n, c) of L values across threads.
   parallel_for(N * C, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(L, 1)), [&](int64_t first, int64_t last) {
+    const F local = f;  // not reached through the closure (see map_values)
     for (int64_t run = first; run < last; ++run) {
       const int64_t base = run * L, c = run % C;
-      for (int64_t l = 0; l < L; ++l) out[base + l] = f(a[base + l], b[base + l], p[c]...);
+      for (int64_t l = 0; l < L; ++l) out[base + l] = local(a[base + l], b[base + l], p[c]...);
     }
   });
 }

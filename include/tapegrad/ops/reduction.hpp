@@ -41,6 +41,7 @@ inline ReduceLayout reduce_layout(const Dims& s, int64_t dim, bool keepdim, cons
 // threads, and where it is too short to (a sum over the first dim), the inner one.
 template <class T>
 void sum_middle(const T* x, T* out, const ReduceLayout& l) {
+  if (l.outer == 0 || l.inner == 0) return;  // no outputs (and n * inner may overflow: huge empty shapes)
   const int64_t per_output = std::max<int64_t>(l.n, 1);
   parallel_for(l.outer, std::max<int64_t>(1, kElementwiseGrain / (per_output * l.inner)), [&](int64_t first, int64_t last) {
     for (int64_t o = first; o < last; ++o) {

@@ -207,8 +207,9 @@ class AdamFamily : public Optimizer<T> {
       if (decoupled && options_.weight_decay() != 0) {  // AdamW: param.mul_(1 - lr * weight_decay)
         const T shrink = static_cast<T>(1 - options_.lr() * options_.weight_decay());
         T* p = params[i].data();
-        tapegrad::detail::parallel_elementwise(params[i].numel(), [&](int64_t begin, int64_t end) {
-          for (int64_t j = begin; j < end; ++j) p[j] *= shrink;  // p: (numel)
+        tapegrad::detail::parallel_elementwise(params[i].numel(), [p, shrink](int64_t begin, int64_t end) {
+          const T factor = shrink;  // a local: a captured value could alias p and be reloaded
+          for (int64_t j = begin; j < end; ++j) p[j] *= factor;  // p: (numel)
         });
       }
       const double bias_correction1 = 1 - std::pow(beta1, s.step);
