@@ -189,7 +189,7 @@ class ThreadPool {
     inside = was_inside;
   }
 
-  // One worker: waits for its slot's ticket to change, runs part `index_ + 1` of the posted job.
+  // One worker: waits for its ticket to change, then runs its part (part_) of the posted job.
   class Worker {
    public:
     explicit Worker(int index) : part_(index + 1), thread_([this] { loop(); }) {}
