@@ -313,6 +313,15 @@ void parallel_for(int64_t n, int64_t grain, const F& body) {
 // enough work (tens of microseconds) to pay for waking a worker; a multiple of every packet
 // size, so a chunk's packets are the whole loop's packets.
 constexpr int64_t kElementwiseGrain = 16384;
+// A product (or a batch of them) splits when it has this many multiply-adds: about 5
+// microseconds of one core's work.
+constexpr int64_t kMinParallelFmas = int64_t(1) << 18;
+
+// The grain for a loop over items of `item_work` units each (a row of that many elements, a
+// product of that many multiply-adds): as many items as make `chunk_work`, at least one.
+inline int64_t items_per_chunk(int64_t item_work, int64_t chunk_work = kElementwiseGrain) {
+  return std::max<int64_t>(1, chunk_work / std::max<int64_t>(item_work, 1));
+}
 
 }  // namespace tapegrad::detail
 

@@ -282,7 +282,7 @@ template <class T>
 TAPEGRAD_NOINLINE void forward_lowered(const Geometry& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
   // Samples across threads, enough of them per chunk to be worth a thread; each sample whole.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(s.O * K * HWo, 1));
+  const int64_t grain = items_per_chunk(s.O * K * HWo, kMinParallelFmas);
   parallel_for(s.N, grain, [&](int64_t first, int64_t last) {
     gemm_impl::PoolBuffer<T> scratch(s.pointwise() ? 0 : K * HWo);
     for (int64_t n = first; n < last; ++n) {
@@ -317,7 +317,7 @@ template <class T>
 TAPEGRAD_NOINLINE void input_grad_lowered(const Geometry& s, const T* g, const T* w, T* dx) {
   const int64_t Og = s.Og(), Cg = s.Cg(), K = s.K(), HWo = s.HWo();
   if (!s.pointwise()) std::fill_n(dx, s.N * s.C * s.HW(), T(0));
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(s.O * K * HWo, 1));
+  const int64_t grain = items_per_chunk(s.O * K * HWo, kMinParallelFmas);
   parallel_for(s.N, grain, [&](int64_t first, int64_t last) {  // samples across threads, as forward_lowered
     gemm_impl::PoolBuffer<T> scratch(s.pointwise() ? 0 : K * HWo);
     for (int64_t n = first; n < last; ++n) {
@@ -391,7 +391,7 @@ void weight_grad_values(const Geometry& s, const T* x, const T* g, T* dw) {
 template <class T>
 void bias_grad_values(const Geometry& s, const T* g, T* db) {
   const int64_t HWo = s.HWo();
-  parallel_for(s.O, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(s.N * HWo, 1)), [&](int64_t first, int64_t last) {
+  parallel_for(s.O, items_per_chunk(s.N * HWo), [&](int64_t first, int64_t last) {
     for (int64_t o = first; o < last; ++o) {  // each channel's sum on one thread, in order
       T acc = 0;
       for (int64_t n = 0; n < s.N; ++n) acc += sum_values(g + (n * s.O + o) * HWo, HWo);  // (Ho, Wo) runs

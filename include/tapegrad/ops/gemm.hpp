@@ -208,7 +208,6 @@ template <class T>
 void parallel_blocked(const T* a, int64_t ai, int64_t ap, const T* b, int64_t bp, int64_t bj, T* c, int64_t m,
                       int64_t n, int64_t k, bool overwrite) {
   constexpr int64_t mr = Tile<T>::kMr, nr = Tile<T>::kNr;
-  constexpr int64_t kMinParallelFmas = int64_t(1) << 18;  // about 5 microseconds of one core's work
   const int threads = m * n * k < kMinParallelFmas ? 1 : get_num_threads();
   if (threads <= 1) return blocked(a, ai, ap, b, bp, bj, c, n, m, n, k, overwrite);
   if (n >= 4 * nr * threads) {
@@ -340,7 +339,7 @@ void gemm(const T* a, bool ta, const T* b, bool tb, T* c, int64_t m, int64_t n, 
       // A few rows, each row of B dotted with a row of A (both contiguous): dot products
       // stream B once per row of C, where packing B for the tiles would gather it.
       zero_c();
-      const int64_t grain = m * n * k < (int64_t(1) << 18) ? n : 64;  // rows of B per chunk
+      const int64_t grain = m * n * k < kMinParallelFmas ? n : 64;  // rows of B per chunk
       parallel_for(n, grain, [&](int64_t begin, int64_t end) {
         for (int64_t i = 0; i < m; ++i) gemm_impl::row_dots(b + begin * k, a + i * k, end - begin, k, c + i * n + begin);
       });

@@ -168,7 +168,7 @@ TAPEGRAD_NOINLINE void column_sums(const T* g, int64_t rows, int64_t cols, T* ou
   for (int64_t j = 0; j < start; ++j) out[j] = column(j);
   // The packets of columns across threads: each packet's sum is the same on any of them.
   const int64_t packets = (end - start) / ps;
-  parallel_for(packets, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(rows * ps, 1)), [&](int64_t first, int64_t last) {
+  parallel_for(packets, items_per_chunk(rows * ps), [&](int64_t first, int64_t last) {
     for (int64_t j = start + first * ps; j < start + last * ps; j += ps) {
       auto row = [&](int64_t i) { return ploadu<Packet<T>>(g + i * cols + j); };
       Packet<T> p = pset1<Packet<T>>(T(0));
@@ -341,22 +341,24 @@ void for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, F&& f) 
   }
 }
 
-// for_each_broadcast for an f that writes element i of `out` and nothing else: rows across
-// threads, each starting its odometer at its first row. (reduce_to_shape, whose f adds into
-// shared outputs, keeps the serial walk.)
+// for_each_broadcast for an f that writes element i of `out` and nothing else: the elements
+// across threads in chunks of `grain`, each chunk starting its odometer at its first row.
+// (reduce_to_shape, whose f adds into shared outputs, keeps the serial walk.)
 template <class F>
-void parallel_for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, const F& f) {
+void parallel_for_each_broadcast(const Dims& out, const Dims& sa, const Dims& sb, const F& f,
+                                 int64_t grain = kElementwiseGrain) {
   const int rank = out.size();
   const int64_t total = out.numel();
-  if (rank < 2 || total <= kElementwiseGrain) return for_each_broadcast(out, sa, sb, f);
+  if (rank == 0 || total <= grain) return for_each_broadcast(out, sa, sb, f);
   const int64_t inner = out[rank - 1], ia_step = sa[rank - 1], ib_step = sb[rank - 1];
-  parallel_for(total / inner, std::max<int64_t>(1, kElementwiseGrain / inner), [&](int64_t first, int64_t last) {
+  parallel_for(total, grain, [&](int64_t begin, int64_t end) {
     BroadcastOdometer o;
-    o.seek(first, out, sa, sb);
-    for (int64_t row = first; row < last; ++row) {
-      const int64_t i = row * inner;
-      for (int64_t k = 0; k < inner; ++k) f(i + k, o.ia + k * ia_step, o.ib + k * ib_step);
-      o.advance(out, sa, sb);
+    int64_t row = begin / inner, k = begin % inner;
+    o.seek(row, out, sa, sb);
+    for (int64_t i = begin; i < end; k = 0, ++row, o.advance(out, sa, sb)) {
+      for (const int64_t row_end = std::min(end, (row + 1) * inner); i < row_end; ++i, ++k) {
+        f(i, o.ia + k * ia_step, o.ib + k * ib_step);
+      }
     }
   });
 }

@@ -64,7 +64,7 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
   T* pr = pm + M;
   Tensor<T> y = make_tensor<T>(x.sizes());
   T* py = y.data();
-  const int64_t row_grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(N, 1));
+  const int64_t row_grain = items_per_chunk(N);
   parallel_for(M, row_grain, [&](int64_t first, int64_t last) {  // rows across threads, each row whole
     for (int64_t r = first; r < last; ++r) {  // row r: x[r * N, (r + 1) * N)
       const T* xr = px + r * N;
@@ -101,7 +101,7 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
       T* pgb = gb.defined() ? gb.data() : nullptr;
       // dw and db sum over the rows in order: columns across threads, each column's sum whole.
       if (pgw || pgb) {
-        parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(M, 1)), [&](int64_t j0, int64_t j1) {
+        parallel_for(N, items_per_chunk(M), [&](int64_t j0, int64_t j1) {
           for (int64_t r = 0; r < M; ++r) {
             const T* gr = pg + r * N;
             const T* xr = px + r * N;
@@ -115,7 +115,7 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Shape& normalized, const Tensor<T
           }
         });
       }
-      if (gx.defined()) parallel_for(M, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(N, 1)), [&](int64_t first, int64_t last) {
+      if (gx.defined()) parallel_for(M, items_per_chunk(N), [&](int64_t first, int64_t last) {
         for (int64_t r = first; r < last; ++r) {  // rows across threads
           const T* gr = pg + r * N;
           const T* xr = px + r * N;

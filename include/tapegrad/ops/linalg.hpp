@@ -63,21 +63,7 @@ inline BatchLayout batch_layout(const Dims& sa, const Dims& sb) {
 template <class F>
 void for_each_batch(const BatchLayout& l, int64_t work, F&& f) {
   if (l.batch.empty()) return f(int64_t(0), int64_t(0), int64_t(0));
-  const int64_t batches = l.batch.numel();
-  const int rank = l.batch.size();
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(work, 1));
-  parallel_for(batches, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      int64_t ia = 0, ib = 0, index = i;  // batch i's matrices: its index's digits times the strides
-      for (int d = rank - 1; d >= 0; --d) {
-        const int64_t digit = index % l.batch[d];
-        index /= l.batch[d];
-        ia += digit * l.a_strides[d];
-        ib += digit * l.b_strides[d];
-      }
-      f(i, ia, ib);
-    }
-  });
+  parallel_for_each_broadcast(l.batch, l.a_strides, l.b_strides, f, items_per_chunk(work, kMinParallelFmas));
 }
 
 template <class T>
@@ -132,7 +118,7 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   gemm(x.data(), false, weight.data(), true, py, rows, out, in, false);
   if (bias.defined()) {
     const T* pb = bias.data();
-    parallel_for(rows, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(out, 1)), [&](int64_t begin, int64_t end) {
+    parallel_for(rows, items_per_chunk(out), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         for (int64_t j = 0; j < out; ++j) py[r * out + j] += pb[j];
       }

@@ -36,7 +36,7 @@ struct CenteredProduct {
 template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   // Channels across threads, each channel's sum whole on one of them, in the order above.
-  const int64_t channel_grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(N * L, 1));
+  const int64_t channel_grain = items_per_chunk(N * L);
   if (L == 1) {
     std::fill_n(out, C, T(0));
     parallel_for(C, channel_grain, [&](int64_t first, int64_t last) {
@@ -89,7 +89,7 @@ TAPEGRAD_NOINLINE void channel_sums(int64_t N, int64_t C, int64_t L, const T* a,
 template <class T, class F, class... P>
 TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, const T* b, T* out, F f, const P*... p) {
   if (L == 1) {  // rows of C channels: the inner loop runs along a row
-    parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(C, 1)), [&](int64_t first, int64_t last) {
+    parallel_for(N, items_per_chunk(C), [&](int64_t first, int64_t last) {
       const F local = f;  // not reached through the closure (see map_values)
       for (int64_t n = first; n < last; ++n) {
         const T* ra = a + n * C;
@@ -101,7 +101,7 @@ TAPEGRAD_NOINLINE void channel_map(int64_t N, int64_t C, int64_t L, const T* a, 
     return;
   }
   // Runs (n, c) of L values across threads.
-  parallel_for(N * C, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(L, 1)), [&](int64_t first, int64_t last) {
+  parallel_for(N * C, items_per_chunk(L), [&](int64_t first, int64_t last) {
     const F local = f;  // not reached through the closure (see map_values)
     for (int64_t run = first; run < last; ++run) {
       const int64_t base = run * L, c = run % C;

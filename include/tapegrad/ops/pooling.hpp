@@ -52,12 +52,6 @@ class PoolIndexBuffer : public RefCounted, public PoolAllocated {
 };
 using PoolIndices = IntrusivePtr<PoolIndexBuffer>;
 
-// Planes per chunk when a pooling loop splits its (N * C) planes across threads: each plane is
-// one thread's, so the values are the same for every thread count.
-inline int64_t plane_grain(int64_t plane_size) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(plane_size, 1));
-}
-
 template <class T>
 Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const PoolIndices& indices, const Pool2dGeometry& geo);
 
@@ -70,7 +64,7 @@ Tensor<T> max_pool2d_gather(const Tensor<T>& g, const PoolIndices& indices, cons
   const int64_t* idx = indices->data();
   const T* pg = g.data();
   T* py = y.data();
-  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+  parallel_for(geo.planes, items_per_chunk(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads, each one whole
     for (int64_t p = first; p < last; ++p) {  // g: (planes, H, W) -> y: (planes, OH, OW)
       const T* gp = pg + p * in_plane;
       for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) py[o] = idx[o] < 0 ? T(0) : gp[idx[o]];
@@ -94,7 +88,7 @@ Tensor<T> max_pool2d_scatter(const Tensor<T>& g, const PoolIndices& indices, con
   const int64_t* idx = indices->data();
   const T* pg = g.data();
   T* pgx = gx.data();
-  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+  parallel_for(geo.planes, items_per_chunk(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads, each one whole
     for (int64_t p = first; p < last; ++p) {  // g: (planes, OH, OW) -> gx: (planes, H, W)
       T* gxp = pgx + p * in_plane;
       for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) {
@@ -120,7 +114,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, const Pool2dGeometry& geo) {
   // can add a last window that runs past the input: those take the general loop).
   const bool two_by_two = geo.kh == 2 && geo.kw == 2 && geo.sh == 2 && geo.sw == 2 && geo.ph == 0 && geo.pw == 0 &&
                           geo.dh == 1 && geo.dw == 1 && 2 * geo.OH <= geo.H && 2 * geo.OW <= geo.W;
-  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+  parallel_for(geo.planes, items_per_chunk(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads, each one whole
     // The geometry in locals of the chunk: the index stores (int64_t) could alias geo's fields
     // (or captured locals) and would make the compiler reload them in the inner loop.
     const int64_t H = geo.H, W = geo.W, OH = geo.OH, OW = geo.OW;
@@ -247,7 +241,7 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, const AvgPool2dSpec& spec) {
   const Pool2dGeometry& geo = spec.geo;
   Tensor<T> y = make_tensor<T>(geo.out_shape);
   const int64_t W = geo.W;
-  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+  parallel_for(geo.planes, items_per_chunk(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads, each one whole
     for (int64_t p = first; p < last; ++p) {  // x: (planes, H, W) -> y: (planes, OH, OW)
       const T* xp = x.data() + p * geo.H * W;
       T* yp = y.data() + p * geo.OH * geo.OW;
@@ -279,7 +273,7 @@ Tensor<T> avg_pool2d_backward(const Tensor<T>& g, const AvgPool2dSpec& spec) {
   Tensor<T> gx = make_tensor<T>(geo.in_shape);
   std::fill_n(gx.data(), gx.numel(), T(0));
   const int64_t W = geo.W;
-  parallel_for(geo.planes, plane_grain(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads
+  parallel_for(geo.planes, items_per_chunk(geo.H * geo.W), [&](int64_t first, int64_t last) {  // planes across threads, each one whole
     for (int64_t p = first; p < last; ++p) {  // g: (planes, OH, OW) -> gx: (planes, H, W)
       const T* gp = g.data() + p * geo.OH * geo.OW;
       T* gxp = gx.data() + p * geo.H * W;

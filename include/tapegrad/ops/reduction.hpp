@@ -43,7 +43,7 @@ template <class T>
 void sum_middle(const T* x, T* out, const ReduceLayout& l) {
   if (l.outer == 0 || l.inner == 0) return;  // no outputs (and n * inner may overflow: huge empty shapes)
   const int64_t per_output = std::max<int64_t>(l.n, 1);
-  parallel_for(l.outer, std::max<int64_t>(1, kElementwiseGrain / (per_output * l.inner)), [&](int64_t first, int64_t last) {
+  parallel_for(l.outer, items_per_chunk(per_output * l.inner), [&](int64_t first, int64_t last) {
     for (int64_t o = first; o < last; ++o) {
       const T* src = x + o * l.n * l.inner;
       if (l.inner == 1) {
@@ -135,7 +135,7 @@ template <class T>
 void var_middle(const T* x, T* var, T* mean, const ReduceLayout& l, int64_t correction) {
   const T dof = static_cast<T>(std::max<int64_t>(0, l.n - correction));
   // Outputs (o, i) across threads, each one's two passes whole on one of them.
-  parallel_for(l.outer * l.inner, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(l.n, 1)), [&](int64_t first, int64_t last) {
+  parallel_for(l.outer * l.inner, items_per_chunk(l.n), [&](int64_t first, int64_t last) {
     for (int64_t out = first; out < last; ++out) {
       const int64_t o = out / l.inner, i = out % l.inner;
       const T* p = x + o * l.n * l.inner + i;

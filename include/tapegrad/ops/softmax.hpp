@@ -14,7 +14,7 @@ namespace detail {
 template <class F>
 void for_each_line(const ReduceLayout& l, F&& f) {
   const int64_t lines = l.outer * l.inner;
-  parallel_for(lines, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(l.n, 1)), [&](int64_t begin, int64_t end) {
+  parallel_for(lines, items_per_chunk(l.n), [&](int64_t begin, int64_t end) {
     for (int64_t line = begin; line < end; ++line) f(line / l.inner * l.n * l.inner + line % l.inner);
   });
 }

@@ -207,10 +207,7 @@ class AdamFamily : public Optimizer<T> {
       if (decoupled && options_.weight_decay() != 0) {  // AdamW: param.mul_(1 - lr * weight_decay)
         const T shrink = static_cast<T>(1 - options_.lr() * options_.weight_decay());
         T* p = params[i].data();
-        tapegrad::detail::parallel_elementwise(params[i].numel(), [p, shrink](int64_t begin, int64_t end) {
-          const T factor = shrink;  // a local: a captured value could alias p and be reloaded
-          for (int64_t j = begin; j < end; ++j) p[j] *= factor;  // p: (numel)
-        });
+        tapegrad::detail::map_values(p, p, params[i].numel(), [shrink](T v) { return v * shrink; });
       }
       const double bias_correction1 = 1 - std::pow(beta1, s.step);
       const double bias_correction2 = 1 - std::pow(beta2, s.step);
