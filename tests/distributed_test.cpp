@@ -292,3 +292,54 @@ TEST_CASE("DistributedDataParallel: buffers follow rank 0 with grad mode on, unu
   CHECK(dheads.last_pass().buckets == 3);
   CHECK(dheads.last_pass().started_during_backward == 0);  // c's bucket, the first, never filled: all at the end
 }
+
+TEST_CASE("DistributedDataParallel: gradients are views of the buckets, and values a caller holds never change") {
+  const int w = world(), r = dist::get_rank();
+  const int64_t rows = 8, local = rows / w;
+  tg::manual_seed(10);
+  const Td x = tg::randn<double>({rows, 4}), y = tg::randn<double>({rows, 3});
+  tg::manual_seed(300);
+  auto reference = mlp();
+  tg::manual_seed(300);
+  auto model = mlp();
+  DistributedDataParallel ddp(model);  // one bucket: parameters 3, 2, 1, 0, each slot 64-byte aligned
+  std::vector<Td> params = model.parameters();
+  const std::vector<Td> want = reference.parameters();
+  auto pass = [&](int k) {  // the whole batch, rank r on the rows of rank (r + k) % w
+    const int64_t first = ((r + k) % w) * local;
+    ((ddp(x.narrow(0, first, local)) - y.narrow(0, first, local)).pow(2).sum() * (double(w) / double(rows))).backward();
+  };
+  auto reference_pass = [&] { ((reference(x) - y).pow(2).sum() / double(rows)).backward(); };
+
+  pass(0);
+  // no copy back: the averages are the bucket's own values, laid out in reverse registration order
+  const double* bias2 = params[3].grad().data();
+  CHECK(params[2].grad().data() == bias2 + 8);       // 3 doubles, padded to 64 bytes
+  CHECK(params[1].grad().data() == bias2 + 8 + 24);  // then 8 x 3
+  CHECK(params[0].grad().data() == bias2 + 8 + 24 + 8);
+  // a pass after zero_grad reuses the bucket (nobody holds its values any more)
+  for (Td& p : params) p.set_grad(Td());
+  pass(1);
+  CHECK(params[3].grad().data() == bias2);
+
+  // a caller keeps a gradient past zero_grad: the next pass writes elsewhere, the kept values stay
+  const Td kept = params[0].grad();
+  const std::vector<double> kept_values = kept.to_vector();
+  for (Td& p : params) p.set_grad(Td());
+  pass(0);
+  CHECK(kept.to_vector() == kept_values);
+  CHECK(params[3].grad().data() != bias2);
+
+  // no zero_grad: a second synced pass adds to the views' averages (not into them), as one
+  // process adding two full-batch gradients
+  std::vector<std::vector<double>> first_averages;
+  for (const Td& p : params) first_averages.push_back(p.grad().to_vector());
+  pass(1);
+  reference_pass();
+  reference_pass();
+  for (size_t i = 0; i < params.size(); ++i) {
+    INFO("parameter " << i);
+    tapegrad_test::check_close(params[i].grad(), want[i].grad(), 0, 1e-12);
+  }
+  CHECK(kept.to_vector() == kept_values);
+}

@@ -275,6 +275,18 @@ Tensor<T> make_tensor(const Dims& sizes) {
   return Tensor<T>(std::move(impl));
 }
 
+// A tensor of shape `sizes` over elements [offset, offset + numel) of `storage`, outside any
+// graph (DistributedDataParallel's gradients are such views of its buckets). offset must keep
+// the values 64-byte aligned, as the kernels' aligned maps assume.
+template <class T>
+Tensor<T> tensor_in_storage(const IntrusivePtr<Storage<T>>& storage, int64_t offset, const Dims& sizes) {
+  auto impl = make_intrusive<TensorImpl<T>>();
+  impl->sizes = sizes;
+  impl->storage = storage;
+  impl->data = storage->data + offset;
+  return Tensor<T>(std::move(impl));
+}
+
 // A copy of t's values, outside any graph.
 template <class T>
 Tensor<T> copy_of(const Tensor<T>& t) {

@@ -13,7 +13,11 @@
 //     (buckets start in index order on every rank, as MPI requires), so communication overlaps
 //     the rest of backward. A callback queued on the engine (autograd::queue_callback) waits for
 //     them at the end of backward, reduces the last bucket (nothing left to overlap it with)
-//     with a blocking MPI_Allreduce, and writes the averages into grad();
+//     with a blocking MPI_Allreduce, and makes each grad() a view of its averages in the bucket
+//     (torch's gradient_as_bucket_view: no copy back, no new gradient tensors). A bucket whose
+//     last averages are still held when the next pass writes into it (a grad() not reset by
+//     zero_grad, a copy the caller kept, a failed pass's saved gradients) gets fresh storage
+//     for that pass, so values a caller can see never change underneath it;
 //   - `auto guard = ddp.no_sync();` keeps gradients local while it lives; the next synced
 //     backward averages the accumulated sum.
 //
@@ -125,14 +129,20 @@ class DistributedDataParallel : public Module<T> {
   }
 
  private:
+  // Each gradient's slot starts on a 64-byte boundary (the kernels' aligned maps read the grad()
+  // views); one used-flag per parameter follows the slots.
+  static constexpr int64_t kSlotAlignment = 64 / static_cast<int64_t>(sizeof(T));
   struct Bucket {
     std::vector<size_t> params;    // indices into params_
-    std::vector<int64_t> offsets;  // each one's first element in `buffer`
-    int64_t numel = 0;             // gradient elements; then one used-flag per parameter
-    std::vector<T> buffer;
-    size_t pending = 0;  // parameters whose gradient has not arrived in this pass
+    std::vector<int64_t> offsets;  // each one's first element in the storage
+    int64_t numel = 0;             // gradient elements and padding, up to the flags
+    int64_t count = 0;             // numel + one flag per parameter: what the all-reduce carries
+    tapegrad::detail::IntrusivePtr<tapegrad::detail::Storage<T>> storage;
+    size_t pending = 0;    // parameters whose gradient has not arrived in this pass
+    bool claimed = false;  // this pass has made the storage its own
     bool launched = false, finished = false;
     MPI_Request request = MPI_REQUEST_NULL;
+    T* values() const { return storage->data; }
   };
 
   // Rank 0's values into t on every rank (shapes were checked at construction).
@@ -183,6 +193,7 @@ class DistributedDataParallel : public Module<T> {
     const double cap_bytes = cap_mb * 1024 * 1024;
     Bucket current;
     for (size_t k = params_.size(); k-- > 0;) {
+      current.numel = (current.numel + kSlotAlignment - 1) / kSlotAlignment * kSlotAlignment;
       current.offsets.push_back(current.numel);
       current.params.push_back(k);
       current.numel += params_[k].numel();
@@ -196,10 +207,10 @@ class DistributedDataParallel : public Module<T> {
     slot_of_.assign(params_.size(), 0);
     for (size_t b = 0; b < buckets_.size(); ++b) {
       Bucket& bucket = buckets_[b];
-      const int64_t count = bucket.numel + static_cast<int64_t>(bucket.params.size());
-      tapegrad::detail::check(count <= INT32_MAX, "DistributedDataParallel: a bucket of ", count,
+      bucket.count = bucket.numel + static_cast<int64_t>(bucket.params.size());
+      tapegrad::detail::check(bucket.count <= INT32_MAX, "DistributedDataParallel: a bucket of ", bucket.count,
                               " elements is more than one MPI call can carry; lower bucket_cap_mb");
-      bucket.buffer.assign(static_cast<size_t>(count), T(0));
+      bucket.storage = zeroed_storage(bucket.count);
       for (size_t j = 0; j < bucket.params.size(); ++j) {
         bucket_of_[bucket.params[j]] = b;
         slot_of_[bucket.params[j]] = j;
@@ -212,7 +223,7 @@ class DistributedDataParallel : public Module<T> {
   void begin_pass() {
     for (Bucket& b : buckets_) {
       b.pending = b.params.size();
-      b.launched = b.finished = false;
+      b.claimed = b.launched = b.finished = false;
     }
     std::fill(ready_.begin(), ready_.end(), false);
     next_bucket_ = 0;
@@ -220,11 +231,22 @@ class DistributedDataParallel : public Module<T> {
     autograd::queue_callback([this] { finish_pass(); });
   }
 
+  static tapegrad::detail::IntrusivePtr<tapegrad::detail::Storage<T>> zeroed_storage(int64_t count) {
+    auto storage = tapegrad::detail::Storage<T>::create(count);
+    std::fill_n(storage->data, count, T(0));  // the padding between slots is reduced too
+    return storage;
+  }
+
   // Parameter i's gradient (or zeros, when it has none) into its bucket slot, scaled by 1 / world.
   void copy_in(size_t i) {
     Bucket& b = buckets_[bucket_of_[i]];
+    if (!b.claimed) {
+      // Someone still holds the last averages (see the top of the file): this pass writes elsewhere.
+      if (b.storage.use_count() > 1) b.storage = zeroed_storage(b.count);
+      b.claimed = true;
+    }
     const size_t j = slot_of_[i];
-    T* out = b.buffer.data() + b.offsets[j];
+    T* out = b.values() + b.offsets[j];
     const Tensor<T> g = params_[i].grad();
     const int64_t n = params_[i].numel();
     if (g.defined()) {
@@ -234,7 +256,7 @@ class DistributedDataParallel : public Module<T> {
     } else {
       std::fill(out, out + n, T(0));
     }
-    b.buffer[static_cast<size_t>(b.numel) + j] = g.defined() ? T(1) : T(0);
+    b.values()[b.numel + static_cast<int64_t>(j)] = g.defined() ? T(1) : T(0);
     ready_[i] = true;
   }
 
@@ -261,7 +283,7 @@ class DistributedDataParallel : public Module<T> {
     while (next_bucket_ + 1 < buckets_.size() && buckets_[next_bucket_].pending == 0) launch(buckets_[next_bucket_++]);
   }
   void launch(Bucket& b) {
-    distributed::detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, b.buffer.data(), static_cast<int>(b.buffer.size()),
+    distributed::detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, b.values(), static_cast<int>(b.count),
                                                   distributed::detail::mpi_type<T>(), MPI_SUM, comm_, &b.request),
                                    "DistributedDataParallel", "MPI_Iallreduce");
     b.launched = true;
@@ -309,19 +331,16 @@ class DistributedDataParallel : public Module<T> {
     }
     if (!buckets_.empty()) {
       Bucket& last = buckets_.back();
-      distributed::detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, last.buffer.data(), static_cast<int>(last.buffer.size()),
+      distributed::detail::mpi_check(MPI_Allreduce(MPI_IN_PLACE, last.values(), static_cast<int>(last.count),
                                                    distributed::detail::mpi_type<T>(), MPI_SUM, comm_),
                                      "DistributedDataParallel", "MPI_Allreduce");
       last.launched = last.finished = true;
     }
     for (Bucket& b : buckets_) {
       for (size_t j = 0; j < b.params.size(); ++j) {
-        if (b.buffer[static_cast<size_t>(b.numel) + j] == T(0)) continue;  // no rank had a gradient
+        if (b.values()[b.numel + static_cast<int64_t>(j)] == T(0)) continue;  // no rank had a gradient
         Tensor<T>& p = params_[b.params[j]];
-        Tensor<T> g = tapegrad::detail::make_tensor<T>(p.sizes());
-        const T* in = b.buffer.data() + b.offsets[j];
-        std::copy(in, in + p.numel(), g.data());
-        p.set_grad(g);
+        p.set_grad(tapegrad::detail::tensor_in_storage(b.storage, b.offsets[j], p.sizes()));
       }
     }
   }
