@@ -174,6 +174,25 @@ TEMPLATE_TEST_CASE("direct convolution kernels match the im2col path", "", float
   CHECK(bad == 0);
 }
 
+TEMPLATE_TEST_CASE("all_finite: one infinity or NaN anywhere, in the packets or the tail, is found", "", float, double) {
+  using T = TestType;
+  namespace dc = tg::detail::conv;
+  const int64_t n = 3 * dc::DirectTile<T>::kPacket + 5;  // whole packets and a tail
+  std::vector<T> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = (i % 2 ? T(-1) : T(1)) * std::numeric_limits<T>::max() / T(i + 1);
+  CHECK(dc::all_finite(v.data(), n));
+  CHECK(dc::all_finite(v.data(), 0));
+  for (const T bad : {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN()}) {
+    for (int64_t at : {int64_t(0), int64_t(7), n - 6, n - 1}) {
+      INFO("value " << bad << " at " << at);
+      std::vector<T> w = v;
+      w[static_cast<size_t>(at)] = bad;
+      CHECK_FALSE(dc::all_finite(w.data(), n));
+      CHECK(dc::all_finite(w.data(), at));  // the values before it
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("a non-finite input takes the weight gradient off the direct path", "", float, double) {
   using T = TestType;
   namespace dc = tg::detail::conv;

@@ -102,8 +102,9 @@ class ThreadPool {
     return pool;
   }
   // Set when the static pool has been destroyed at exit: loops then run on the calling thread.
-  static bool& destroyed() {
-    static bool flag = false;
+  // Atomic: a thread the program left running may start a loop while exit destroys the pool.
+  static std::atomic<bool>& destroyed() {
+    static std::atomic<bool> flag{false};
     return flag;
   }
 
@@ -112,13 +113,13 @@ class ThreadPool {
     // A forked child has only the forking thread: it forgets the workers (their threads are
     // not there to join) and starts new ones when it needs them.
     static const int registered = pthread_atfork(nullptr, nullptr, [] {
-      if (!destroyed()) instance().forget_workers_after_fork();
+      if (!destroyed().load(std::memory_order_relaxed)) instance().forget_workers_after_fork();
     });
     (void)registered;
 #endif
   }
   ~ThreadPool() {
-    destroyed() = true;  // loops from here on run on their calling thread
+    destroyed().store(true, std::memory_order_release);  // loops from here on run on their calling thread
     if (inside_parallel_region()) {
       // exit() from inside a parallel loop: that loop cannot finish, so its workers are not
       // waited for (nor joined: this may be one of them); the process is ending.
@@ -289,7 +290,7 @@ template <class F>
 void parallel_for(int64_t n, int64_t grain, const F& body) {
   if (n <= 0) return;
   // The common case first, before any division: one chunk's work (a small op).
-  if (n <= grain || inside_parallel_region() || ThreadPool::destroyed()) return body(int64_t(0), n);
+  if (n <= grain || inside_parallel_region() || ThreadPool::destroyed().load(std::memory_order_acquire)) return body(int64_t(0), n);
   if (grain < 1) grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
   ThreadPool& pool = ThreadPool::instance();

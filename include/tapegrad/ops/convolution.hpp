@@ -234,7 +234,7 @@ TAPEGRAD_NOINLINE bool weight_grad_direct(const Geometry& s, const T* x, const T
           const int64_t n = n0 + k;
           T* xk = xbuf.data + k * x_size;
           pad_planes(L, x + (n * s.C + g_ * Cg) * s.HW(), s.H, s.W, xk);
-          if (finite_only && !Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(xk, x_size).allFinite()) {
+          if (finite_only && !all_finite(xk, x_size)) {
             finite.store(false, std::memory_order_relaxed);
             return;
           }
