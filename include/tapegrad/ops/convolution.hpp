@@ -155,7 +155,8 @@ TAPEGRAD_NOINLINE void forward_direct(const Geometry& s, const T* x, const T* w,
   for (int64_t g = 0; g < s.groups; ++g) {  // w_g (Og, K)
     pack_direct_weights(Og, K, [&](int64_t o, int64_t p) { return w[(g * Og + o) * K + p]; }, packed.data + g * packed_size);
   }
-  parallel_for(s.N, 1, [&](int64_t first, int64_t last) {  // samples across threads, each its own padded copy
+  // samples across threads (enough of them per chunk to be worth a thread), each its own padded copy
+  parallel_for(s.N, items_per_chunk(s.O * K * s.HWo(), kMinParallelFmas), [&](int64_t first, int64_t last) {
     gemm_impl::PoolBuffer<T> buf(Cg * L.plane_size());
     for (int64_t n = first; n < last; ++n) {
       for (int64_t g = 0; g < s.groups; ++g) {
@@ -186,7 +187,7 @@ TAPEGRAD_NOINLINE void input_grad_direct(const Geometry& s, const T* g, const T*
       return w[((g_ * Og + o) * Cg + c) * taps + flipped];
     }, packed.data + g_ * packed_size);
   }
-  parallel_for(s.N, 1, [&](int64_t first, int64_t last) {  // samples across threads, as forward_direct
+  parallel_for(s.N, items_per_chunk(s.C * K * s.HW(), kMinParallelFmas), [&](int64_t first, int64_t last) {  // as forward_direct
     gemm_impl::PoolBuffer<T> buf(Og * L.plane_size());
     for (int64_t n = first; n < last; ++n) {
       for (int64_t g_ = 0; g_ < s.groups; ++g_) {
@@ -253,7 +254,8 @@ TAPEGRAD_NOINLINE bool weight_grad_direct(const Geometry& s, const T* x, const T
         }
       });
       if (!finite.load(std::memory_order_relaxed)) return false;
-      parallel_for(out_blocks * tap_blocks, 1, [&](int64_t first_tile, int64_t last_tile) {
+      parallel_for(out_blocks * tap_blocks, items_per_chunk(tile_size * samples * U, kMinParallelFmas),
+                   [&](int64_t first_tile, int64_t last_tile) {
         for (int64_t tile = first_tile; tile < last_tile; ++tile) {
           const int64_t ob = tile / tap_blocks, tb = tile % tap_blocks;
           const T* grows[mo];
