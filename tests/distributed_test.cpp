@@ -305,9 +305,10 @@ TEST_CASE("DistributedDataParallel: gradients are views of the buckets, and valu
   DistributedDataParallel ddp(model);  // one bucket: parameters 3, 2, 1, 0, each slot 64-byte aligned
   std::vector<Td> params = model.parameters();
   const std::vector<Td> want = reference.parameters();
-  auto pass = [&](int k) {  // the whole batch, rank r on the rows of rank (r + k) % w
+  // the whole batch's gradient times `scale`, rank r on the rows of rank (r + k) % w
+  auto pass = [&](int k, double scale = 1) {
     const int64_t first = ((r + k) % w) * local;
-    ((ddp(x.narrow(0, first, local)) - y.narrow(0, first, local)).pow(2).sum() * (double(w) / double(rows))).backward();
+    ((ddp(x.narrow(0, first, local)) - y.narrow(0, first, local)).pow(2).sum() * (scale * double(w) / double(rows))).backward();
   };
   auto reference_pass = [&] { ((reference(x) - y).pow(2).sum() / double(rows)).backward(); };
 
@@ -317,26 +318,31 @@ TEST_CASE("DistributedDataParallel: gradients are views of the buckets, and valu
   CHECK(params[2].grad().data() == bias2 + 8);       // 3 doubles, padded to 64 bytes
   CHECK(params[1].grad().data() == bias2 + 8 + 24);  // then 8 x 3
   CHECK(params[0].grad().data() == bias2 + 8 + 24 + 8);
+  for (const Td& p : params) CHECK(reinterpret_cast<uintptr_t>(p.grad().data()) % 64 == 0);  // the kernels' aligned maps
   // a pass after zero_grad reuses the bucket (nobody holds its values any more)
   for (Td& p : params) p.set_grad(Td());
   pass(1);
   CHECK(params[3].grad().data() == bias2);
 
-  // a caller keeps a gradient past zero_grad: the next pass writes elsewhere, the kept values stay
+  // a caller keeps a gradient past zero_grad: the next pass (other values: twice the loss)
+  // writes elsewhere, the kept values stay
   const Td kept = params[0].grad();
   const std::vector<double> kept_values = kept.to_vector();
   for (Td& p : params) p.set_grad(Td());
-  pass(0);
+  pass(0, 2);
   CHECK(kept.to_vector() == kept_values);
   CHECK(params[3].grad().data() != bias2);
+  CHECK(params[0].grad().to_vector() != kept_values);
 
-  // no zero_grad: a second synced pass adds to the views' averages (not into them), as one
-  // process adding two full-batch gradients
-  std::vector<std::vector<double>> first_averages;
-  for (const Td& p : params) first_averages.push_back(p.grad().to_vector());
+  // no zero_grad: a second synced pass adds to the views' averages (not into them, whose
+  // values stay), as one process adding three full-batch gradients
+  std::vector<Td> views = params;
+  for (Td& v : views) v = v.grad();
+  std::vector<std::vector<double>> view_values;
+  for (const Td& v : views) view_values.push_back(v.to_vector());
   pass(1);
-  reference_pass();
-  reference_pass();
+  for (size_t i = 0; i < views.size(); ++i) CHECK(views[i].to_vector() == view_values[i]);
+  for (int k = 0; k < 3; ++k) reference_pass();
   for (size_t i = 0; i < params.size(); ++i) {
     INFO("parameter " << i);
     tapegrad_test::check_close(params[i].grad(), want[i].grad(), 0, 1e-12);

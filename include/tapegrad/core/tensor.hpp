@@ -4,6 +4,7 @@
 // ops are declared here and defined in ops/; the tape lives in autograd.hpp.
 #include <Eigen/Core>
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -43,7 +44,7 @@ struct TensorImpl : RefCounted, PoolAllocated {
   bool requires_grad = false;
   Dims sizes;
   IntrusivePtr<Storage<T>> storage;
-  T* data = nullptr;  // storage->data, cached for the hot paths
+  T* data = nullptr;  // the first value: storage->data, or inside it (tensor_in_storage)
   IntrusivePtr<Node<T>> grad_fn;     // null for leaves
   IntrusivePtr<TensorImpl> grad;     // accumulated by backward on leaves
   HookSet<T>* hooks = nullptr;       // a leaf's hooks, rarely any
@@ -280,6 +281,8 @@ Tensor<T> make_tensor(const Dims& sizes) {
 // the values 64-byte aligned, as the kernels' aligned maps assume.
 template <class T>
 Tensor<T> tensor_in_storage(const IntrusivePtr<Storage<T>>& storage, int64_t offset, const Dims& sizes) {
+  assert(offset >= 0 && offset * static_cast<int64_t>(sizeof(T)) % 64 == 0 &&
+         static_cast<std::size_t>(offset + sizes.numel()) * sizeof(T) + Storage<T>::kHeaderBytes <= storage->block_bytes);
   auto impl = make_intrusive<TensorImpl<T>>();
   impl->sizes = sizes;
   impl->storage = storage;

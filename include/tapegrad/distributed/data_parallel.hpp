@@ -17,7 +17,8 @@
 //     (torch's gradient_as_bucket_view: no copy back, no new gradient tensors). A bucket whose
 //     last averages are still held when the next pass writes into it (a grad() not reset by
 //     zero_grad, a copy the caller kept, a failed pass's saved gradients) gets fresh storage
-//     for that pass, so values a caller can see never change underneath it;
+//     for that pass, so values a caller can see never change underneath it (a kept grad() keeps
+//     its whole bucket alive: clone() a gradient you keep past the next backward);
 //   - `auto guard = ddp.no_sync();` keeps gradients local while it lives; the next synced
 //     backward averages the accumulated sum.
 //
@@ -33,6 +34,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <sstream>
@@ -210,7 +212,7 @@ class DistributedDataParallel : public Module<T> {
       bucket.count = bucket.numel + static_cast<int64_t>(bucket.params.size());
       tapegrad::detail::check(bucket.count <= INT32_MAX, "DistributedDataParallel: a bucket of ", bucket.count,
                               " elements is more than one MPI call can carry; lower bucket_cap_mb");
-      bucket.storage = zeroed_storage(bucket.count);
+      bucket.storage = new_storage(bucket);
       for (size_t j = 0; j < bucket.params.size(); ++j) {
         bucket_of_[bucket.params[j]] = b;
         slot_of_[bucket.params[j]] = j;
@@ -231,9 +233,14 @@ class DistributedDataParallel : public Module<T> {
     autograd::queue_callback([this] { finish_pass(); });
   }
 
-  static tapegrad::detail::IntrusivePtr<tapegrad::detail::Storage<T>> zeroed_storage(int64_t count) {
-    auto storage = tapegrad::detail::Storage<T>::create(count);
-    std::fill_n(storage->data, count, T(0));  // the padding between slots is reduced too
+  // Storage for bucket b whose padding between slots is zero (it is reduced too); each pass
+  // writes every slot and flag.
+  tapegrad::detail::IntrusivePtr<tapegrad::detail::Storage<T>> new_storage(const Bucket& b) const {
+    auto storage = tapegrad::detail::Storage<T>::create(b.count);
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const int64_t end = b.offsets[j] + params_[b.params[j]].numel();
+      std::fill(storage->data + end, storage->data + (j + 1 < b.params.size() ? b.offsets[j + 1] : b.numel), T(0));
+    }
     return storage;
   }
 
@@ -242,7 +249,9 @@ class DistributedDataParallel : public Module<T> {
     Bucket& b = buckets_[bucket_of_[i]];
     if (!b.claimed) {
       // Someone still holds the last averages (see the top of the file): this pass writes elsewhere.
-      if (b.storage.use_count() > 1) b.storage = zeroed_storage(b.count);
+      if (b.storage.use_count() > 1) b.storage = new_storage(b);
+      // the last holder may have let go on another thread: its reads come before our writes
+      std::atomic_thread_fence(std::memory_order_acquire);
       b.claimed = true;
     }
     const size_t j = slot_of_[i];

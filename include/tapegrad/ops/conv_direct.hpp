@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "gemm.hpp"
@@ -92,8 +93,20 @@ inline void masked_row(const T* s, const T* mask, int64_t width, T* row) {
 // Whether v[0, n) are all finite: v * 0 is 0 for a finite value and NaN for an infinity or NaN,
 // and the sum of those is 0 only if every one is. In packets (Eigen's allFinite tests one value
 // at a time, which took half the time of copying the weight gradient's inputs).
+// Under -ffast-math or -ffinite-math-only the compiler may take x * 0 to be 0: there the
+// exponent bits are tested instead (all ones: an infinity or NaN), one value at a time.
 template <class T>
 bool all_finite(const T* v, int64_t n) {
+#if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7F800000u) : Bits(0x7FF0000000000000ull);
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, v + i, sizeof(T));
+    if ((b & exponent) == exponent) return false;
+  }
+  return true;
+#else
   using namespace Eigen::internal;
   using P = typename DirectTile<T>::Packet;
   constexpr int64_t ps = DirectTile<T>::kPacket;
@@ -104,6 +117,7 @@ bool all_finite(const T* v, int64_t n) {
   T rest = predux(acc);
   for (; i < n; ++i) rest += v[i] * T(0);
   return rest == T(0);
+#endif
 }
 
 // mask[0, width) with all bits set in [q0, q1), zero elsewhere: masked_row's mask.
@@ -221,16 +235,19 @@ TAPEGRAD_NOINLINE void direct_convolve_tiles(const DirectLayout& L, const T* buf
   }
 }
 
-// direct_convolve_tiles with kUnits units per tile, or one fewer where that wastes fewer
-// (a 14-row plane of one packet per row: 7 tiles of 2 rather than 5 of 3, the last one a third
-// empty; with 32 vector registers the 8 x 2 tile still has loads to spare).
+// direct_convolve_tiles with kUnits units per tile, or one fewer where kUnits would leave more
+// than a twentieth of the tiles' units empty and one fewer leaves fewer (a 14-row plane of one
+// packet per row: 7 tiles of 2 rather than 5 of 3, the last one a third empty; with 32 vector
+// registers the 8 x 2 tile still has loads to spare, but it reuses each weight less, so large
+// planes keep kUnits).
 template <class T>
 void direct_convolve(const DirectLayout& L, const T* buf, const T* packed, int64_t outputs, const int64_t* taps,
                      const int64_t* units, const T* bias, T* out) {
   constexpr int nu = DirectTile<T>::kUnits;
   const int64_t U = L.units();
   if constexpr (nu > 2) {
-    if ((U + nu - 2) / (nu - 1) * (nu - 1) < (U + nu - 1) / nu * nu) {
+    const int64_t slots = (U + nu - 1) / nu * nu;
+    if ((slots - U) * 20 > slots && (U + nu - 2) / (nu - 1) * (nu - 1) < slots) {
       direct_convolve_tiles<nu - 1>(L, buf, packed, outputs, taps, units, bias, out);
       return;
     }
