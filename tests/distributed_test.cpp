@@ -349,3 +349,32 @@ TEST_CASE("DistributedDataParallel: gradients are views of the buckets, and valu
   }
   CHECK(kept.to_vector() == kept_values);
 }
+
+TEST_CASE("DistributedDataParallel: a backward that failed mid-way does not keep the next one from averaging") {
+  world();
+  const int r = dist::get_rank();
+  tg::manual_seed(11);
+  const Td x = tg::randn<double>({4, 4}).requires_grad_(), y = tg::randn<double>({4, 3});
+  tg::manual_seed(400);
+  auto model = mlp();
+  DistributedDataParallel ddp(model, 100.0 / (1024 * 1024));  // two buckets: one starts before the failure
+  // x's gradient comes after the last layer's: its hook throws once, on every rank
+  bool thrown = false;
+  x.register_hook([&thrown](const Td&) -> Td {
+    if (!thrown) {
+      thrown = true;
+      throw std::runtime_error("hook failed");
+    }
+    return Td();
+  });
+  const Td loss = ((ddp(x) - y).pow(2).sum() * double(r + 1)).mean();  // the ranks' gradients differ
+  CHECK_THROWS_WITH(loss.backward(), "hook failed");
+  CHECK_FALSE(model.parameters()[0].grad().defined());  // the failed pass changed nothing
+  loss.backward();  // the same graph again, no forward between: still synced
+  CHECK(ddp.last_pass().buckets == 2);
+  for (const Td& p : model.parameters()) {
+    REQUIRE(p.grad().defined());
+    const std::vector<Td> all = dist::all_gather(p.grad());
+    for (const Td& other : all) CHECK(other.to_vector() == p.grad().to_vector());
+  }
+}

@@ -230,7 +230,18 @@ class DistributedDataParallel : public Module<T> {
     std::fill(ready_.begin(), ready_.end(), false);
     next_bucket_ = 0;
     in_pass_ = true;
-    autograd::queue_callback([this] { finish_pass(); });
+    // The engine drops a failed pass's callbacks unrun (when the next pass starts): the flag
+    // says so, and the next pass's first hook forgets the failed one (mark_ready), so a second
+    // backward through the same graph, with no forward between, still averages.
+    pass_dropped_ = std::make_shared<bool>(false);
+    auto sentinel = std::shared_ptr<bool>(new bool(false), [dropped = pass_dropped_](bool* ran) {
+      if (!*ran) *dropped = true;
+      delete ran;
+    });
+    autograd::queue_callback([this, sentinel] {
+      *sentinel = true;
+      finish_pass();
+    });
   }
 
   // Storage for bucket b whose padding between slots is zero (it is reduced too); each pass
@@ -272,6 +283,7 @@ class DistributedDataParallel : public Module<T> {
   // The post-accumulate hook: parameter i's gradient is final for this pass.
   void mark_ready(size_t i) {
     if (!require_sync_) return;
+    if (in_pass_ && *pass_dropped_) abandon_pass();
     if (!in_pass_) begin_pass();
     if (ready_[i]) return;
     copy_in(i);
@@ -364,6 +376,7 @@ class DistributedDataParallel : public Module<T> {
   std::vector<bool> ready_;
   size_t next_bucket_ = 0;
   bool in_pass_ = false;
+  std::shared_ptr<bool> pass_dropped_;  // whether this pass's end-of-pass callback was dropped
   bool require_sync_ = true;
   PassStats last_pass_;
 };
