@@ -230,18 +230,13 @@ class DistributedDataParallel : public Module<T> {
     std::fill(ready_.begin(), ready_.end(), false);
     next_bucket_ = 0;
     in_pass_ = true;
-    // The engine drops a failed pass's callbacks unrun (when the next pass starts): the flag
-    // says so, and the next pass's first hook forgets the failed one (mark_ready), so a second
-    // backward through the same graph, with no forward between, still averages.
-    pass_dropped_ = std::make_shared<bool>(false);
-    auto sentinel = std::shared_ptr<bool>(new bool(false), [dropped = pass_dropped_](bool* ran) {
-      if (!*ran) *dropped = true;
-      delete ran;
-    });
-    autograd::queue_callback([this, sentinel] {
-      *sentinel = true;
-      finish_pass();
-    });
+    // The engine drops a failed pass's callbacks unrun (when the next pass starts), and with
+    // this one its token: a pass still open whose token is gone was dropped, and the next pass's
+    // first hook forgets it (mark_ready), so a second backward through the same graph, with no
+    // forward between, still averages.
+    auto token = std::make_shared<char>();
+    pass_token_ = token;
+    autograd::queue_callback([this, token] { finish_pass(); });
   }
 
   // Storage for bucket b whose padding between slots is zero (it is reduced too); each pass
@@ -283,7 +278,7 @@ class DistributedDataParallel : public Module<T> {
   // The post-accumulate hook: parameter i's gradient is final for this pass.
   void mark_ready(size_t i) {
     if (!require_sync_) return;
-    if (in_pass_ && *pass_dropped_) abandon_pass();
+    if (in_pass_ && pass_token_.expired()) abandon_pass();
     if (!in_pass_) begin_pass();
     if (ready_[i]) return;
     copy_in(i);
@@ -376,7 +371,7 @@ class DistributedDataParallel : public Module<T> {
   std::vector<bool> ready_;
   size_t next_bucket_ = 0;
   bool in_pass_ = false;
-  std::shared_ptr<bool> pass_dropped_;  // whether this pass's end-of-pass callback was dropped
+  std::weak_ptr<char> pass_token_;  // held by this pass's end-of-pass callback while it is queued
   bool require_sync_ = true;
   PassStats last_pass_;
 };
